@@ -1,0 +1,170 @@
+// Private: the node layout behind pickle::Value and the heap regions that own the nodes.
+//
+// Ownership model. Every node lives in a Heap region (a bump arena). A region is freed as a whole
+// when the last reference to it goes away: nodes are trivially destructible, so freeing a
+// 1,000,000-deep list is a walk over the arena's chunks, not a recursion over the list. Containers
+// hold plain Slots (no reference counts), which keeps loading and copying cheap. A Value handle holds
+// one reference to the region of the node it points at. When a value of one region is stored into a
+// container of another, the two regions are merged (union-find: the smaller one's chunks move to the
+// larger root), so everything reachable from a node is always in the node's region; cycles are
+// therefore just pointers inside one region and never leak.
+//
+// The price: memory of a node that becomes unreachable while its region lives is not reclaimed until
+// the region dies (like an arena). Values loaded from a pickle are one region, which is exactly the
+// lifetime a loaded document has.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "pickle/value.hpp"
+
+namespace pickle::detail {
+
+struct Node {};  // nodes have no common header: the Slot's tag says what the pointer is.
+
+struct BigIntNode : Node {
+  bool negative;
+  std::uint32_t limb_count;  // magnitude, little-endian 64-bit limbs, no leading zero limb
+  std::uint64_t limbs[1];    // really limb_count limbs (allocated with the node)
+};
+
+// str: UTF-8 with lone surrogates in their 3-byte form (Python's "surrogatepass").
+// bytes / bytearray: raw bytes. The data may live in the arena or, for zero-copy loads, in an input
+// buffer the heap keeps alive.
+struct StringNode : Node {
+  const char* data;
+  std::size_t size;      // bytes
+  std::size_t capacity;  // bytearray growth; 0 when data is not owned by the arena
+  mutable std::uint64_t hash;  // cached hash (str/bytes); valid when hash_valid
+  mutable bool hash_valid;
+};
+
+// tuple, list
+struct SeqNode : Node {
+  Slot* items;
+  std::size_t size;
+  std::size_t capacity;
+  mutable std::uint64_t hash;  // tuples: cached hash, valid when hash_state == 1
+  mutable std::uint8_t hash_state;  // 0 unknown, 1 hashable (hash valid), 2 unhashable
+};
+
+// dict, set, frozenset: an insertion-ordered table (CPython's compact dict layout): entries in
+// insertion order, plus an open-addressing index of entry positions. Sets leave `value` unused.
+struct DictEntry {
+  Slot key;
+  Slot value;
+  std::uint64_t hash;
+};
+
+struct DictNode : Node {
+  DictEntry* entries;
+  std::size_t size;      // live entries (no deletion support: entries[0..size) are all live)
+  std::size_t capacity;  // of entries
+  std::uint32_t* index;  // index_mask + 1 slots; 0 = empty, else entry position + 1
+  std::size_t index_mask;
+  mutable std::uint64_t hash;  // frozenset: cached hash, valid when hash_state == 1
+  mutable std::uint8_t hash_state;
+};
+
+struct GlobalNode : Node {
+  Slot module;  // str slots: kept as the objects the pickle used, so a writer can share them
+  Slot name;
+};
+
+struct ObjectOpEntry {
+  ObjectOp op;
+  Slot first;
+  Slot second;
+};
+
+struct ObjectNode : Node {
+  ObjectForm form;
+  std::int32_t ext_code;
+  Slot callable;
+  Slot args;
+  Slot kwargs;
+  ObjectOpEntry* ops;
+  std::size_t op_count;
+  std::size_t op_capacity;
+};
+
+struct BufferNode : Node {
+  const char* data;
+  std::size_t size;
+  std::size_t index;
+  bool readonly;
+};
+
+// A heap region. See the comment at the top of this file.
+struct Heap {
+  std::atomic<std::size_t> refs{1};
+  Heap* parent = nullptr;  // union-find parent (holds a reference on it); null for a root
+  struct Chunk;
+  Chunk* chunks = nullptr;
+  char* cursor = nullptr;
+  char* limit = nullptr;
+  std::size_t next_chunk_size = 4096;
+  std::size_t allocated_bytes = 0;  // total bytes obtained from the system, for limits
+  // Input buffers that zero-copy nodes point into.
+  std::vector<std::shared_ptr<const void>> keepalive;
+
+  static Heap* create();  // refs == 1
+  void* allocate(std::size_t bytes, std::size_t align = alignof(std::max_align_t));
+  template <class T>
+  T* make() {
+    return new (allocate(sizeof(T), alignof(T))) T{};
+  }
+  Heap* root() noexcept;
+};
+
+void retain(Heap* heap) noexcept;   // null-safe
+void release(Heap* heap) noexcept;  // null-safe; frees the region chain iteratively
+// Make a and b one region; returns the root. Either may be null (atoms).
+Heap* merge(Heap* a, Heap* b);
+
+// --- node construction (the heap must be a root or a region that forwards to one) -------------
+Slot make_int(Heap& heap, const BigInt& v);  // small_int when it fits in int64
+BigInt to_bigint(const BigIntNode& node);
+Slot make_str(Heap& heap, std::string_view utf8);  // no validation: the caller validated
+Slot make_bytes(Heap& heap, std::string_view data, Tag tag = Tag::bytes);  // bytes or bytearray
+// A node pointing into memory kept alive by heap.keepalive (zero-copy); tag str, bytes.
+Slot make_string_view(Heap& heap, const char* data, std::size_t size, Tag tag);
+Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count);  // tuple or list
+void seq_append(Heap& heap, SeqNode& seq, Slot item);
+void seq_extend(Heap& heap, SeqNode& seq, const Slot* items, std::size_t count);
+Slot make_dict(Heap& heap, Tag tag = Tag::dict, std::size_t capacity = 0);  // dict/set/frozenset
+// Insert or overwrite (dict; later duplicates win, keeping the first key object as CPython does).
+// Throws UnhashableError.
+void dict_set(Heap& heap, DictNode& dict, Slot key, Slot value);
+// Insert if absent (set, frozenset). Throws UnhashableError.
+void set_add(Heap& heap, DictNode& set, Slot key);
+const DictEntry* dict_find(const DictNode& dict, Slot key);  // throws UnhashableError
+Slot make_global(Heap& heap, Slot module, Slot name);
+Slot make_object(Heap& heap, ObjectForm form, Slot callable, Slot args, Slot kwargs);
+void object_add_op(Heap& heap, ObjectNode& object, ObjectOp op, Slot first, Slot second);
+Slot make_buffer(Heap& heap, const char* data, std::size_t size, std::size_t index, bool readonly);
+
+// --- Python semantics on slots ----------------------------------------------------------------
+// Python's hash (numbers: the modular rule of sys.hash_info; str/bytes: a seeded SipHash-1-3 per
+// process). Iterative over tuples/frozensets, memoized per node, so a DAG of shared tuples hashes
+// in time linear in its number of distinct nodes. Throws UnhashableError.
+std::uint64_t slot_hash(Slot slot);
+bool slot_hashable(Slot slot);
+// Python ==, iterative and cycle-safe.
+bool slot_equal(Slot a, Slot b);
+// Same kind-exact structure and same sharing (see pickle::same_graph).
+bool slot_same_graph(Slot a, Slot b);
+// Length in code points of a UTF-8 (surrogatepass) string.
+std::size_t utf8_length(std::string_view utf8) noexcept;
+
+template <class T>
+T& node(Slot slot) noexcept {
+  return *static_cast<T*>(slot.p);
+}
+
+}  // namespace pickle::detail
