@@ -1,0 +1,56 @@
+// Writing pickles, protocols 0–5, byte for byte as CPython's C pickler (pickle.dumps) writes them.
+//
+//   std::string bytes = pickle::dumps(value);                       // protocol 4, like 3.8–3.13
+//   std::string bytes = pickle::dumps(value, {.protocol = 2});
+//
+// The value graph's identities decide memoization exactly as object identity does in CPython: a
+// value reached twice is written once and fetched with GET the second time.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "pickle/value.hpp"
+
+namespace pickle {
+
+struct WriteOptions {
+  // -1: the target version's default (4 for 3.8–3.13, 5 for 3.14).
+  int protocol = -1;
+  // The CPython 3.x minor version whose output to reproduce (8 … 14).
+  int target_minor = 11;
+  bool fix_imports = true;  // Python 2 names at protocols 0–2
+  // Protocol 5 buffers (Kind::buffer values): return true to write the buffer in-band, false to
+  // leave it out-of-band (NEXT_BUFFER). Without a callback every buffer is written in-band.
+  std::function<bool(const Value& buffer)> buffer_callback;
+  // Persistent ids: return a pid to write instead of the value (as Pickler.persistent_id does).
+  std::function<std::optional<Value>(const Value& value)> persistent_id;
+};
+
+// The default protocol of a CPython 3.x version.
+int default_protocol(int target_minor) noexcept;
+
+std::string dumps(const Value& value, const WriteOptions& options = {});
+
+// A streaming pickler; like pickle.Pickler, its memo persists across dump() calls until
+// clear_memo().
+class Pickler {
+ public:
+  explicit Pickler(std::ostream& out, WriteOptions options = {});
+  ~Pickler();
+  Pickler(const Pickler&) = delete;
+  Pickler& operator=(const Pickler&) = delete;
+  void dump(const Value& value);
+  void clear_memo();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace pickle
