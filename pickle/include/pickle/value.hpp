@@ -115,7 +115,7 @@ static_assert(sizeof(Slot) == 16);
 class Value {
  public:
   // --- construction ------------------------------------------------------------------------
-  Value() noexcept = default;  // None
+  Value() noexcept {}  // None
   Value(std::nullptr_t) noexcept {}
   Value(bool b) noexcept { slot_.tag = detail::Tag::boolean, slot_.b = b; }
   template <class T>
