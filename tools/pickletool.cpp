@@ -1,1 +1,346 @@
-int main() { return 0; }
+// pickletool — inspect and convert Python pickles without Python.
+//
+//   pickletool COMMAND [OPTIONS] FILE      FILE may be '-' for standard input
+//
+// Exit status: 0 success; 1 malformed input (one line on stderr:
+// "pickletool: <CPython exception class> at offset <N> (<OPCODE>): <message>"); 2 usage error.
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pickle/dis.hpp"
+#include "pickle/errors.hpp"
+#include "pickle/literal.hpp"
+#include "pickle/opcodes.hpp"
+#include "pickle/reader.hpp"
+#include "pickle/repr.hpp"
+#include "pickle/value.hpp"
+#include "pickle/writer.hpp"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_malformed = 1;
+constexpr int exit_usage = 2;
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The command line of one command: options (--name value / --flag) and positional arguments.
+class Arguments {
+ public:
+  Arguments(std::vector<std::string> args, std::vector<std::string> flags,
+            std::vector<std::string> valued)
+      : flags_(std::move(flags)), valued_(std::move(valued)) {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      const std::string& arg = args[i];
+      if (arg == "-" || arg.rfind("--", 0) != 0) {
+        positional_.push_back(arg);
+        continue;
+      }
+      std::string name = arg.substr(2);
+      std::optional<std::string> inline_value;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        inline_value = name.substr(eq + 1);
+        name.resize(eq);
+      }
+      if (contains(flags_, name) && !inline_value) {
+        options_[name] = "";
+      } else if (contains(valued_, name)) {
+        if (inline_value) {
+          options_[name] = *inline_value;
+        } else if (i + 1 < args.size()) {
+          options_[name] = args[++i];
+        } else {
+          throw UsageError("option --" + name + " needs a value");
+        }
+      } else {
+        throw UsageError("unknown option --" + name);
+      }
+    }
+  }
+
+  bool has(const std::string& name) const { return options_.count(name) != 0; }
+  std::optional<std::string> value(const std::string& name) const {
+    auto it = options_.find(name);
+    if (it == options_.end()) return std::nullopt;
+    return it->second;
+  }
+  int integer(const std::string& name, int fallback) const {
+    auto text = value(name);
+    if (!text) return fallback;
+    try {
+      std::size_t used = 0;
+      int result = std::stoi(*text, &used);
+      if (used != text->size()) throw std::invalid_argument("trailing");
+      return result;
+    } catch (const std::exception&) {
+      throw UsageError("--" + name + " needs an integer, got '" + *text + "'");
+    }
+  }
+  const std::vector<std::string>& positional() const { return positional_; }
+  const std::string& only_positional(std::string_view what) const {
+    if (positional_.size() != 1) throw UsageError("expected exactly one " + std::string(what));
+    return positional_[0];
+  }
+
+ private:
+  static bool contains(const std::vector<std::string>& names, const std::string& name) {
+    for (const auto& n : names) {
+      if (n == name) return true;
+    }
+    return false;
+  }
+  std::vector<std::string> flags_;
+  std::vector<std::string> valued_;
+  std::map<std::string, std::string> options_;
+  std::vector<std::string> positional_;
+};
+
+std::string read_input(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream buffer;
+    buffer << std::cin.rdbuf();
+    return std::move(buffer).str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot open '" + path + "': " + std::strerror(errno));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_output(const std::string& path, std::string_view data) {
+  if (path == "-") {
+    std::cout.write(data.data(), static_cast<std::streamsize>(data.size()));
+    std::cout.flush();
+    return;
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw UsageError("cannot write '" + path + "': " + std::strerror(errno));
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  if (!out) throw std::runtime_error("writing '" + path + "' failed");
+}
+
+pickle::ReadOptions read_options(const Arguments& args) {
+  pickle::ReadOptions options;
+  if (auto encoding = args.value("encoding")) {
+    if (*encoding == "ASCII" || *encoding == "ascii") {
+      options.py2_strings = pickle::Py2Strings::ascii;
+    } else if (*encoding == "latin1" || *encoding == "latin-1") {
+      options.py2_strings = pickle::Py2Strings::latin1;
+    } else if (*encoding == "bytes") {
+      options.py2_strings = pickle::Py2Strings::bytes;
+    } else {
+      throw UsageError("--encoding must be ASCII, latin1 or bytes");
+    }
+  }
+  if (args.has("no-fix-imports")) options.fix_imports = false;
+  return options;
+}
+
+const std::vector<std::string> read_flags = {"no-fix-imports", "all"};
+const std::vector<std::string> read_valued = {"encoding"};
+
+std::string opcode_label(const pickle::UnpicklingError& error) {
+  if (!error.opcode()) return "end of input";
+  if (const pickle::OpcodeInfo* info = pickle::find_opcode(*error.opcode())) {
+    return std::string(info->name);
+  }
+  char text[8];
+  std::snprintf(text, sizeof text, "0x%02x", *error.opcode());
+  return text;
+}
+
+int report_malformed(const pickle::UnpicklingError& error) {
+  std::string message = error.what();
+  for (char& c : message) {
+    if (c == '\n') c = ' ';  // the contract is one line
+  }
+  std::cerr << "pickletool: " << error.python_class_name() << " at offset " << error.offset()
+            << " (" << opcode_label(error) << "): " << message << '\n';
+  return exit_malformed;
+}
+
+// --- commands --------------------------------------------------------------------------------
+
+int command_repr(const std::vector<std::string>& argv) {
+  Arguments args(argv, read_flags, read_valued);
+  std::string data = read_input(args.only_positional("FILE"));
+  pickle::ReadOptions options = read_options(args);
+  if (!args.has("all")) {
+    std::cout << pickle::repr(pickle::loads(data, options)) << '\n';
+    return exit_ok;
+  }
+  pickle::Unpickler unpickler(std::string_view(data), options);
+  do {
+    std::cout << pickle::repr(unpickler.load()) << '\n';
+  } while (!unpickler.at_end());
+  return exit_ok;
+}
+
+int command_dis(const std::vector<std::string>& argv) {
+  Arguments args(argv, {"annotate"}, {"indent"});
+  std::string data = read_input(args.only_positional("FILE"));
+  pickle::DisOptions options;
+  options.indentlevel = args.integer("indent", options.indentlevel);
+  options.annotate = args.has("annotate");
+  pickle::DisResult result = pickle::dis(data, options);
+  std::cout << result.text;
+  std::cout.flush();
+  if (result.error) {
+    std::string message = *result.error;
+    for (char& c : message) {
+      if (c == '\n') c = ' ';
+    }
+    std::cerr << "pickletool: ValueError: " << message << '\n';
+    return exit_malformed;
+  }
+  return exit_ok;
+}
+
+pickle::WriteOptions write_options(const Arguments& args, int input_protocol) {
+  pickle::WriteOptions options;
+  options.target_minor = 11;
+  if (auto target = args.value("target")) {
+    int minor = -1;
+    if (target->rfind("3.", 0) == 0) {
+      try {
+        minor = std::stoi(target->substr(2));
+      } catch (const std::exception&) {
+        minor = -1;
+      }
+    }
+    if (minor < 8 || minor > 14) throw UsageError("--target must be 3.8 … 3.14");
+    options.target_minor = minor;
+  }
+  int protocol = args.integer("protocol", -1);
+  if (protocol == -1) {
+    protocol = input_protocol >= 2 && input_protocol <= 5 ? input_protocol
+                                                         : pickle::default_protocol(options.target_minor);
+  }
+  if (protocol < 0 || protocol > 5) throw UsageError("--protocol must be 0 … 5");
+  options.protocol = protocol;
+  return options;
+}
+
+// The protocol a pickle declares: its leading PROTO, or 0/1 when it has none (1 when it uses any
+// protocol 1 opcode).
+int declared_protocol(std::string_view data) {
+  if (data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x80) {
+    return static_cast<unsigned char>(data[1]);
+  }
+  return -1;
+}
+
+int command_convert(const std::vector<std::string>& argv) {
+  Arguments args(argv, {"no-fix-imports"}, {"protocol", "target", "encoding"});
+  if (args.positional().size() != 2) throw UsageError("expected IN and OUT");
+  std::string data = read_input(args.positional()[0]);
+  pickle::Value value = pickle::loads(data, read_options(args));
+  std::string out = pickle::dumps(value, write_options(args, declared_protocol(data)));
+  write_output(args.positional()[1], out);
+  return exit_ok;
+}
+
+int command_encode(const std::vector<std::string>& argv) {
+  Arguments args(argv, {}, {"protocol", "target"});
+  const std::string& literal = args.only_positional("LITERAL");
+  pickle::Value value = pickle::parse_literal(literal);
+  write_output("-", pickle::dumps(value, write_options(args, -1)));
+  return exit_ok;
+}
+
+struct Command {
+  std::string_view name;
+  std::string_view synopsis;
+  std::string_view help;
+  std::function<int(const std::vector<std::string>&)> run;
+};
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"repr", "repr [--encoding E] [--no-fix-imports] [--all] FILE",
+       "Print Python's repr() of the unpickled value, as `python3 -c 'print(repr(pickle.load(f)))'`.\n"
+       "  --encoding E       how Python 2 str is decoded: ASCII (default), latin1, bytes\n"
+       "  --no-fix-imports   keep Python 2 module names as they are\n"
+       "  --all              print every pickle of a file holding several, one per line\n",
+       command_repr},
+      {"dis", "dis [--annotate] [--indent N] FILE",
+       "Disassemble the opcodes, exactly as `python3 -m pickletools FILE` (pickletools.dis).\n",
+       command_dis},
+      {"convert", "convert [--protocol N] [--target 3.X] IN OUT",
+       "Load IN and write it to OUT at protocol N (default: IN's protocol when it is 2-5, else\n"
+       "the target's default), byte for byte as CPython 3.X's pickle.dumps (default 3.11).\n",
+       command_convert},
+      {"encode", "encode [--protocol N] [--target 3.X] 'LITERAL'",
+       "Write a Python literal (as ast.literal_eval accepts it) as a pickle to standard output,\n"
+       "identical to pickle.dumps(ast.literal_eval(LITERAL), N).\n",
+       command_encode},
+  };
+  return table;
+}
+
+void print_usage(std::ostream& out) {
+  out << "usage: pickletool COMMAND [OPTIONS] FILE   (FILE may be '-' for standard input)\n\n"
+         "commands:\n";
+  for (const Command& command : commands()) out << "  pickletool " << command.synopsis << '\n';
+  out << "\nRun 'pickletool COMMAND --help' for a command's options.\n"
+         "Exit status: 0 ok, 1 malformed input, 2 usage error.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    print_usage(std::cerr);
+    return exit_usage;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage(std::cout);
+    return exit_ok;
+  }
+  const Command* command = nullptr;
+  for (const Command& candidate : commands()) {
+    if (candidate.name == args[0]) command = &candidate;
+  }
+  if (command == nullptr) {
+    std::cerr << "pickletool: unknown command '" << args[0] << "'\n";
+    print_usage(std::cerr);
+    return exit_usage;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  for (const std::string& arg : rest) {
+    if (arg == "--help" || arg == "-h") {
+      std::cout << "usage: pickletool " << command->synopsis << "\n\n" << command->help;
+      return exit_ok;
+    }
+  }
+  try {
+    return command->run(rest);
+  } catch (const UsageError& error) {
+    std::cerr << "pickletool " << command->name << ": " << error.what() << '\n';
+    return exit_usage;
+  } catch (const pickle::UnpicklingError& error) {
+    return report_malformed(error);
+  } catch (const pickle::Error& error) {
+    std::cerr << "pickletool: " << error.python_class_name() << ": " << error.what() << '\n';
+    return exit_malformed;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "pickletool: MemoryError: out of memory\n";
+    return exit_malformed;
+  } catch (const std::exception& error) {
+    std::cerr << "pickletool: error: " << error.what() << '\n';
+    return exit_malformed;
+  }
+}
