@@ -1,11 +1,11 @@
-"""Writes examples/sample.pkl, the pickle the README's first command shows.
+"""Writes examples/sample.pkl, the pickle the README's first command shows, and what Python
+prints for it (sample.repr: repr(pickle.load(f)); sample.dis: pickletools.dis).
 
-A user record like the ones Python services cache: builtin values, shared references, a cycle and
-an object of a class (datetime.date), written by CPython at protocol 4 (pickle.DEFAULT_PROTOCOL).
+A user record like the ones Python services cache: builtin values, shared references and a cycle,
+written by CPython at protocol 4 (pickle.DEFAULT_PROTOCOL).
 
     python3 examples/make_sample.py
 """
-import datetime
 import os
 import pickle
 
@@ -14,7 +14,7 @@ user = {
     "id": 302935349,
     "name": "Ada Lovelace",
     "email": "ada@example.org",
-    "born": datetime.date(1815, 12, 10),
+    "born": (1815, 12, 10),
     "score": 97.5,
     "big": 2**80,
     "tags": tags,
@@ -31,3 +31,16 @@ user["self"] = user  # a cycle
 here = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(here, "sample.pkl"), "wb") as f:
     pickle.dump(user, f, protocol=4)
+
+# What Python prints for it, for the CLI tests (tests/cli_test.cpp).
+import io
+import pickletools
+
+with open(os.path.join(here, "sample.pkl"), "rb") as f:
+    data = f.read()
+with open(os.path.join(here, "sample.repr"), "w", encoding="utf-8") as f:
+    f.write(repr(pickle.loads(data)) + "\n")
+out = io.StringIO()
+pickletools.dis(data, out)
+with open(os.path.join(here, "sample.dis"), "w", encoding="utf-8") as f:
+    f.write(out.getvalue())
