@@ -4,6 +4,8 @@
 //
 // Exit status: 0 success; 1 malformed input (one line on stderr:
 // "pickletool: <CPython exception class> at offset <N> (<OPCODE>): <message>"); 2 usage error.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -25,6 +27,7 @@
 #include "pickle/repr.hpp"
 #include "pickle/value.hpp"
 #include "pickle/writer.hpp"
+#include "value_impl.hpp"
 
 namespace {
 
@@ -259,6 +262,82 @@ int command_encode(const std::vector<std::string>& argv) {
   return exit_ok;
 }
 
+// Bytes of heap the loaded value holds (its region's chunks), for the memory comparison.
+std::size_t value_heap_bytes(const pickle::Value& value) {
+  pickle::detail::Heap* heap = value.heap();
+  return heap ? heap->root()->allocated_bytes : 0;
+}
+
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// Times `op` repeatedly for at least `min_seconds` (and at least 5 runs) and returns the median
+// nanoseconds of one run together with the run count.
+template <class Op>
+std::pair<double, std::size_t> time_median(double min_seconds, Op op) {
+  using clock = std::chrono::steady_clock;
+  std::vector<double> samples;
+  const auto start = clock::now();
+  while (samples.size() < 5 ||
+         std::chrono::duration<double>(clock::now() - start).count() < min_seconds) {
+    const auto before = clock::now();
+    op();
+    samples.push_back(std::chrono::duration<double, std::nano>(clock::now() - before).count());
+  }
+  std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
+  return {samples[samples.size() / 2], samples.size()};
+}
+
+int command_bench(const std::vector<std::string>& argv) {
+  Arguments args(argv, {}, {"op", "min-time"});
+  const std::string& path = args.only_positional("FILE");
+  const std::string op = args.value("op").value_or("loads");
+  double min_seconds = 1.0;
+  if (auto text = args.value("min-time")) {
+    try {
+      min_seconds = std::stod(*text);
+    } catch (const std::exception&) {
+      throw UsageError("--min-time needs a number of seconds");
+    }
+  }
+  std::string data = read_input(path);
+  std::pair<double, std::size_t> timing;
+  std::size_t heap_bytes = 0;
+  if (op == "loads") {
+    // The value is destroyed inside the timed run, as CPython's loads + decref is.
+    timing = time_median(min_seconds, [&] { pickle::Value v = pickle::loads(data); });
+    heap_bytes = value_heap_bytes(pickle::loads(data));
+  } else if (op == "dumps") {
+    pickle::Value value = pickle::loads(data);
+    pickle::WriteOptions options;
+    const int protocol = declared_protocol(data);
+    options.protocol = protocol >= 2 && protocol <= 5 ? protocol : 4;
+    timing = time_median(min_seconds, [&] { std::string out = pickle::dumps(value, options); });
+    heap_bytes = value_heap_bytes(value);
+  } else {
+    throw UsageError("--op must be loads or dumps");
+  }
+  std::cout << "{\"op\": " << json_string(op) << ", \"file\": " << json_string(path)
+            << ", \"bytes\": " << data.size() << ", \"iterations\": " << timing.second
+            << ", \"ns_per_op\": " << static_cast<long long>(timing.first)
+            << ", \"value_heap_bytes\": " << heap_bytes << "}\n";
+  return exit_ok;
+}
+
 struct Command {
   std::string_view name;
   std::string_view synopsis;
@@ -285,6 +364,10 @@ const std::vector<Command>& commands() {
        "Write a Python literal (as ast.literal_eval accepts it) as a pickle to standard output,\n"
        "identical to pickle.dumps(ast.literal_eval(LITERAL), N).\n",
        command_encode},
+      {"bench", "bench --op loads|dumps [--min-time SECONDS] FILE",
+       "Time pickle.loads (or dumps of the loaded value at the file's protocol) in-process and\n"
+       "print one JSON line: op, file, bytes, iterations, ns_per_op (median), value_heap_bytes.\n",
+       command_bench},
   };
   return table;
 }
