@@ -1,1 +1,1512 @@
-// placeholder: being written
+// The value model: heap regions, node construction, Python's hash and == on slots, and the
+// pickle::Value handle. See value_impl.hpp for the ownership model.
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <limits>
+#include <new>
+#include <random>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "unicode.hpp"
+#include "value_impl.hpp"
+
+namespace pickle {
+
+std::string_view type_name(Kind kind) noexcept {
+  switch (kind) {
+    case Kind::none: return "NoneType";
+    case Kind::boolean: return "bool";
+    case Kind::integer: return "int";
+    case Kind::floating: return "float";
+    case Kind::str: return "str";
+    case Kind::bytes: return "bytes";
+    case Kind::bytearray: return "bytearray";
+    case Kind::tuple: return "tuple";
+    case Kind::list: return "list";
+    case Kind::dict: return "dict";
+    case Kind::set: return "set";
+    case Kind::frozenset: return "frozenset";
+    case Kind::global: return "type";
+    case Kind::object: return "object";
+    case Kind::buffer: return "PickleBuffer";
+  }
+  return "object";
+}
+
+namespace detail {
+namespace {
+
+Kind kind_of(Tag tag) noexcept {
+  switch (tag) {
+    case Tag::none: return Kind::none;
+    case Tag::boolean: return Kind::boolean;
+    case Tag::small_int:
+    case Tag::big_int: return Kind::integer;
+    case Tag::floating: return Kind::floating;
+    case Tag::str: return Kind::str;
+    case Tag::bytes: return Kind::bytes;
+    case Tag::bytearray: return Kind::bytearray;
+    case Tag::tuple: return Kind::tuple;
+    case Tag::list: return Kind::list;
+    case Tag::dict: return Kind::dict;
+    case Tag::set: return Kind::set;
+    case Tag::frozenset: return Kind::frozenset;
+    case Tag::global: return Kind::global;
+    case Tag::object: return Kind::object;
+    case Tag::buffer: return Kind::buffer;
+  }
+  return Kind::none;
+}
+
+std::string_view tag_name(Tag tag) noexcept { return type_name(kind_of(tag)); }
+
+}  // namespace
+
+// ================================================================================================
+// Heap regions
+// ================================================================================================
+
+struct Heap::Chunk {
+  Chunk* next;
+  std::size_t size;  // bytes of data following the header
+  char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
+};
+static_assert(sizeof(Heap::Chunk) % alignof(std::max_align_t) == 0);
+
+namespace {
+
+constexpr std::size_t first_chunk_size = 256;
+constexpr std::size_t max_chunk_size = std::size_t{1} << 20;
+
+Heap::Chunk* new_chunk(Heap& heap, std::size_t data_size) {
+  void* memory = ::operator new(sizeof(Heap::Chunk) + data_size);
+  auto* chunk = static_cast<Heap::Chunk*>(memory);
+  chunk->next = nullptr;
+  chunk->size = data_size;
+  heap.allocated_bytes += sizeof(Heap::Chunk) + data_size;
+  return chunk;
+}
+
+std::uintptr_t align_up(std::uintptr_t address, std::size_t align) noexcept {
+  return (address + align - 1) & ~static_cast<std::uintptr_t>(align - 1);
+}
+
+void* allocate_slow(Heap& heap, std::size_t bytes, std::size_t align) {
+  const std::size_t needed = bytes + align;
+  if (heap.chunks != nullptr && needed > heap.next_chunk_size / 2) {
+    // A large block gets a chunk of its own, linked behind the current one so that the current
+    // chunk's free space stays in use.
+    Heap::Chunk* chunk = new_chunk(heap, needed);
+    chunk->next = heap.chunks->next;
+    heap.chunks->next = chunk;
+    return reinterpret_cast<void*>(align_up(reinterpret_cast<std::uintptr_t>(chunk->data()), align));
+  }
+  std::size_t size;
+  if (heap.chunks == nullptr) {
+    // Many regions hold a single small value (a str made by a caller): start small.
+    size = std::max(first_chunk_size, needed);
+  } else {
+    size = std::max(heap.next_chunk_size, needed);
+    heap.next_chunk_size = std::min(heap.next_chunk_size * 2, max_chunk_size);
+  }
+  Heap::Chunk* chunk = new_chunk(heap, size);
+  chunk->next = heap.chunks;
+  heap.chunks = chunk;
+  heap.cursor = chunk->data();
+  heap.limit = chunk->data() + size;
+  const std::uintptr_t start = align_up(reinterpret_cast<std::uintptr_t>(heap.cursor), align);
+  heap.cursor = reinterpret_cast<char*>(start + bytes);
+  return reinterpret_cast<void*>(start);
+}
+
+}  // namespace
+
+Heap* Heap::create() { return new Heap(); }
+
+Heap* Heap::root() noexcept {
+  Heap* heap = this;
+  while (heap->parent != nullptr) heap = heap->parent;
+  return heap;
+}
+
+void* Heap::allocate(std::size_t bytes, std::size_t align) {
+  Heap& heap = parent == nullptr ? *this : *root();
+  const std::uintptr_t start = align_up(reinterpret_cast<std::uintptr_t>(heap.cursor), align);
+  if (heap.cursor != nullptr && start + bytes <= reinterpret_cast<std::uintptr_t>(heap.limit)) {
+    heap.cursor = reinterpret_cast<char*>(start + bytes);
+    return reinterpret_cast<void*>(start);
+  }
+  return allocate_slow(heap, bytes, align);
+}
+
+void retain(Heap* heap) noexcept {
+  if (heap != nullptr) heap->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void release(Heap* heap) noexcept {
+  // A region that dies drops its reference on its union-find parent, which may die in turn: a loop,
+  // not a recursion, however long the chain.
+  while (heap != nullptr && heap->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    Heap* parent = heap->parent;
+    Heap::Chunk* chunk = heap->chunks;
+    while (chunk != nullptr) {
+      Heap::Chunk* next = chunk->next;
+      ::operator delete(chunk);
+      chunk = next;
+    }
+    delete heap;
+    heap = parent;
+  }
+}
+
+Heap* merge(Heap* a, Heap* b) {
+  if (a == nullptr) return b == nullptr ? nullptr : b->root();
+  if (b == nullptr) return a->root();
+  Heap* into = a->root();
+  Heap* from = b->root();
+  if (into == from) return into;
+  if (into->allocated_bytes < from->allocated_bytes) std::swap(into, from);
+  if (from->chunks != nullptr) {
+    if (into->chunks == nullptr) {
+      into->chunks = from->chunks;
+      into->cursor = from->cursor;
+      into->limit = from->limit;
+    } else {
+      Heap::Chunk* tail = from->chunks;
+      while (tail->next != nullptr) tail = tail->next;
+      tail->next = into->chunks->next;
+      into->chunks->next = from->chunks;
+    }
+  }
+  into->allocated_bytes += from->allocated_bytes;
+  into->next_chunk_size = std::max(into->next_chunk_size, from->next_chunk_size);
+  for (auto& keep : from->keepalive) into->keepalive.push_back(std::move(keep));
+  from->keepalive.clear();
+  from->chunks = nullptr;
+  from->cursor = nullptr;
+  from->limit = nullptr;
+  from->allocated_bytes = 0;
+  from->parent = into;
+  retain(into);
+  return into;
+}
+
+// ================================================================================================
+// Node construction
+// ================================================================================================
+
+namespace {
+
+template <class T>
+T* allocate_array(Heap& heap, std::size_t count) {
+  if (count > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_alloc();
+  return static_cast<T*>(heap.allocate(sizeof(T) * count, alignof(T)));
+}
+
+Slot node_slot(Tag tag, Node* node) noexcept {
+  Slot slot;
+  slot.p = node;
+  slot.tag = tag;
+  return slot;
+}
+
+std::uint64_t magnitude(std::int64_t v) noexcept {
+  return v < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
+}
+
+}  // namespace
+
+Slot make_int(Heap& heap, const BigInt& v) {
+  Slot slot;
+  if (v >= std::numeric_limits<std::int64_t>::min() && v <= std::numeric_limits<std::int64_t>::max()) {
+    slot.tag = Tag::small_int;
+    slot.i = static_cast<std::int64_t>(v);
+    return slot;
+  }
+  const BigInt abs_value = boost::multiprecision::abs(v);
+  const std::size_t limb_count = boost::multiprecision::msb(abs_value) / 64 + 1;
+  const std::size_t bytes = offsetof(BigIntNode, limbs) + limb_count * sizeof(std::uint64_t);
+  auto* node = static_cast<BigIntNode*>(heap.allocate(bytes, alignof(BigIntNode)));
+  node->negative = v < 0;
+  node->limb_count = static_cast<std::uint32_t>(limb_count);
+  std::uint64_t* limbs = node->limbs;
+  boost::multiprecision::export_bits(abs_value, limbs, 64, false);
+  return node_slot(Tag::big_int, node);
+}
+
+BigInt to_bigint(const BigIntNode& node) {
+  BigInt result;
+  boost::multiprecision::import_bits(result, node.limbs, node.limbs + node.limb_count, 64, false);
+  if (node.negative) result = -result;
+  return result;
+}
+
+Slot make_bytes(Heap& heap, std::string_view data, Tag tag) {
+  // One allocation: the node, then its bytes.
+  auto* node = static_cast<StringNode*>(
+      heap.allocate(sizeof(StringNode) + data.size(), alignof(StringNode)));
+  char* bytes = reinterpret_cast<char*>(node + 1);
+  if (!data.empty()) std::memcpy(bytes, data.data(), data.size());
+  node->data = bytes;
+  node->size = data.size();
+  node->capacity = data.size();
+  node->hash = 0;
+  node->hash_valid = false;
+  return node_slot(tag, node);
+}
+
+Slot make_str(Heap& heap, std::string_view utf8) { return make_bytes(heap, utf8, Tag::str); }
+
+Slot make_string_view(Heap& heap, const char* data, std::size_t size, Tag tag) {
+  auto* node = heap.make<StringNode>();
+  node->data = data;
+  node->size = size;
+  node->capacity = 0;
+  return node_slot(tag, node);
+}
+
+Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count) {
+  // Node and items in one allocation; a list that grows later moves its items out.
+  const std::size_t bytes = sizeof(SeqNode) + count * sizeof(Slot);
+  if (count > (std::numeric_limits<std::size_t>::max() - sizeof(SeqNode)) / sizeof(Slot)) {
+    throw std::bad_alloc();
+  }
+  auto* node = static_cast<SeqNode*>(heap.allocate(bytes, alignof(SeqNode)));
+  auto* array = reinterpret_cast<Slot*>(node + 1);
+  if (items != nullptr) {
+    if (count != 0) std::memcpy(static_cast<void*>(array), items, count * sizeof(Slot));
+  } else {
+    std::uninitialized_default_construct_n(array, count);  // None; the caller fills them in
+  }
+  node->items = array;
+  node->size = count;
+  node->capacity = count;
+  node->hash = 0;
+  node->hash_state = 0;
+  return node_slot(tag, node);
+}
+
+namespace {
+
+void seq_reserve(Heap& heap, SeqNode& seq, std::size_t needed) {
+  if (needed <= seq.capacity) return;
+  std::size_t capacity = std::max<std::size_t>(seq.capacity * 2, 8);
+  if (capacity < needed) capacity = needed;
+  Slot* items = allocate_array<Slot>(heap, capacity);
+  if (seq.size != 0) std::memcpy(static_cast<void*>(items), seq.items, seq.size * sizeof(Slot));
+  seq.items = items;
+  seq.capacity = capacity;
+}
+
+}  // namespace
+
+void seq_append(Heap& heap, SeqNode& seq, Slot item) {
+  if (seq.size == seq.capacity) seq_reserve(heap, seq, seq.size + 1);
+  seq.items[seq.size++] = item;
+}
+
+void seq_extend(Heap& heap, SeqNode& seq, const Slot* items, std::size_t count) {
+  if (count == 0) return;
+  seq_reserve(heap, seq, seq.size + count);
+  std::memcpy(static_cast<void*>(seq.items + seq.size), items, count * sizeof(Slot));
+  seq.size += count;
+}
+
+// --- dict / set tables ---------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::size_t min_index_size = 8;
+
+std::size_t usable_entries(std::size_t index_size) noexcept { return index_size * 2 / 3; }
+
+// Fast identity/equality for dict keys: identical nodes and the common atom/str cases without the
+// general comparison machinery.
+bool keys_match(Slot stored, Slot key) {
+  if (stored.tag == key.tag) {
+    switch (key.tag) {
+      case Tag::small_int: return stored.i == key.i;
+      case Tag::boolean: return stored.b == key.b;
+      case Tag::none: return true;
+      case Tag::str:
+      case Tag::bytes: {
+        if (stored.p == key.p) return true;
+        const auto& a = node<StringNode>(stored);
+        const auto& b = node<StringNode>(key);
+        return a.size == b.size && std::memcmp(a.data, b.data, a.size) == 0;
+      }
+      default:
+        if (key.is_node() && stored.p == key.p) return true;
+        break;
+    }
+  }
+  return slot_equal(stored, key);
+}
+
+void index_insert(std::uint32_t* index, std::size_t mask, std::uint64_t hash,
+                  std::uint32_t position) noexcept {
+  std::size_t i = hash & mask;
+  std::uint64_t perturb = hash;
+  while (index[i] != 0) {
+    perturb >>= 5;
+    i = (i * 5 + perturb + 1) & mask;
+  }
+  index[i] = position;
+}
+
+void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
+  std::size_t index_size = min_index_size;
+  while (usable_entries(index_size) < min_entries) {
+    if (index_size > (std::size_t{1} << 31)) throw std::bad_alloc();
+    index_size *= 2;
+  }
+  const std::size_t capacity = usable_entries(index_size);
+  auto* entries = allocate_array<DictEntry>(heap, capacity);
+  auto* index = allocate_array<std::uint32_t>(heap, index_size);
+  std::memset(index, 0, index_size * sizeof(std::uint32_t));
+  if (dict.size != 0) std::memcpy(static_cast<void*>(entries), dict.entries, dict.size * sizeof(DictEntry));
+  const std::size_t mask = index_size - 1;
+  for (std::size_t i = 0; i < dict.size; ++i) {
+    index_insert(index, mask, entries[i].hash, static_cast<std::uint32_t>(i + 1));
+  }
+  dict.entries = entries;
+  dict.capacity = capacity;
+  dict.index = index;
+  dict.index_mask = mask;
+}
+
+const DictEntry* find_hashed(const DictNode& dict, Slot key, std::uint64_t hash) {
+  if (dict.size == 0) return nullptr;
+  const std::size_t mask = dict.index_mask;
+  std::size_t i = hash & mask;
+  std::uint64_t perturb = hash;
+  while (true) {
+    const std::uint32_t position = dict.index[i];
+    if (position == 0) return nullptr;
+    const DictEntry& entry = dict.entries[position - 1];
+    if (entry.hash == hash && keys_match(entry.key, key)) return &entry;
+    perturb >>= 5;
+    i = (i * 5 + perturb + 1) & mask;
+  }
+}
+
+// Insert `key` unless an equal key exists; returns the entry holding the key.
+DictEntry& table_insert(Heap& heap, DictNode& dict, Slot key, Slot value, bool overwrite) {
+  const std::uint64_t hash = slot_hash(key);
+  if (auto* found = const_cast<DictEntry*>(find_hashed(dict, key, hash))) {
+    if (overwrite) found->value = value;
+    return *found;
+  }
+  if (dict.size == dict.capacity) {
+    // CPython grows to three times the used size, which keeps the table at most 2/3 full.
+    dict_resize(heap, dict, std::max<std::size_t>(dict.size * 3 / 2 + 1, dict.size + 1));
+  }
+  DictEntry& entry = dict.entries[dict.size];
+  entry.key = key;
+  entry.value = value;
+  entry.hash = hash;
+  ++dict.size;
+  index_insert(dict.index, dict.index_mask, hash, static_cast<std::uint32_t>(dict.size));
+  return entry;
+}
+
+}  // namespace
+
+Slot make_dict(Heap& heap, Tag tag, std::size_t capacity) {
+  auto* node = heap.make<DictNode>();
+  if (capacity != 0) dict_resize(heap, *node, capacity);
+  return node_slot(tag, node);
+}
+
+void dict_set(Heap& heap, DictNode& dict, Slot key, Slot value) {
+  table_insert(heap, dict, key, value, true);
+}
+
+void set_add(Heap& heap, DictNode& set, Slot key) { table_insert(heap, set, key, Slot(), false); }
+
+const DictEntry* dict_find(const DictNode& dict, Slot key) {
+  if (dict.size == 0) {
+    slot_hash(key);  // still refuses unhashable keys, as Python does
+    return nullptr;
+  }
+  return find_hashed(dict, key, slot_hash(key));
+}
+
+Slot make_global(Heap& heap, Slot module, Slot name) {
+  auto* node = heap.make<GlobalNode>();
+  node->module = module;
+  node->name = name;
+  return node_slot(Tag::global, node);
+}
+
+Slot make_object(Heap& heap, ObjectForm form, Slot callable, Slot args, Slot kwargs) {
+  auto* node = heap.make<ObjectNode>();
+  node->form = form;
+  node->ext_code = 0;
+  node->callable = callable;
+  node->args = args;
+  node->kwargs = kwargs;
+  return node_slot(Tag::object, node);
+}
+
+void object_add_op(Heap& heap, ObjectNode& object, ObjectOp op, Slot first, Slot second) {
+  if (object.op_count == object.op_capacity) {
+    const std::size_t capacity = std::max<std::size_t>(object.op_capacity * 2, 4);
+    auto* ops = allocate_array<ObjectOpEntry>(heap, capacity);
+    if (object.op_count != 0) {
+      std::memcpy(static_cast<void*>(ops), object.ops, object.op_count * sizeof(ObjectOpEntry));
+    }
+    object.ops = ops;
+    object.op_capacity = capacity;
+  }
+  object.ops[object.op_count++] = ObjectOpEntry{op, first, second};
+}
+
+Slot make_buffer(Heap& heap, const char* data, std::size_t size, std::size_t index, bool readonly) {
+  auto* node = static_cast<BufferNode*>(heap.allocate(sizeof(BufferNode) + size, alignof(BufferNode)));
+  char* bytes = reinterpret_cast<char*>(node + 1);
+  if (size != 0) std::memcpy(bytes, data, size);
+  node->data = bytes;
+  node->size = size;
+  node->index = index;
+  node->readonly = readonly;
+  return node_slot(Tag::buffer, node);
+}
+
+std::size_t utf8_length(std::string_view utf8) noexcept { return code_point_count(utf8); }
+
+// ================================================================================================
+// Hashing
+// ================================================================================================
+
+namespace {
+
+// sys.hash_info: numbers hash to their value modulo the Mersenne prime 2**61 - 1.
+constexpr int modulus_bits = 61;
+constexpr std::uint64_t modulus = (std::uint64_t{1} << modulus_bits) - 1;
+constexpr std::int64_t hash_inf = 314159;
+constexpr std::int64_t hash_nan = 0;
+
+std::uint64_t as_hash(std::int64_t h) noexcept {
+  // Python reserves -1 for errors in its C API, so no hash is ever -1.
+  return static_cast<std::uint64_t>(h == -1 ? -2 : h);
+}
+
+std::uint64_t reduce(std::uint64_t x) noexcept {
+  std::uint64_t r = (x & modulus) + (x >> modulus_bits);
+  return r >= modulus ? r - modulus : r;
+}
+
+std::uint64_t hash_int64(std::int64_t v) noexcept {
+  const auto r = static_cast<std::int64_t>(reduce(magnitude(v)));
+  return as_hash(v < 0 ? -r : r);
+}
+
+std::uint64_t hash_bigint(const BigIntNode& node) noexcept {
+  // Horner's rule from the most significant limb; 2**64 ≡ 2**3 (mod 2**61 - 1).
+  std::uint64_t acc = 0;
+  for (std::size_t i = node.limb_count; i-- > 0;) {
+    acc = reduce(acc << 3);  // acc < 2**61, so the shift cannot overflow
+    acc = reduce(acc + reduce(node.limbs[i]));
+  }
+  const auto r = static_cast<std::int64_t>(acc);
+  return as_hash(node.negative ? -r : r);
+}
+
+std::uint64_t hash_double(double v) noexcept {
+  if (std::isnan(v)) return hash_nan;
+  if (std::isinf(v)) return as_hash(v > 0 ? hash_inf : -hash_inf);
+  // v = m * 2**e with 0.5 <= |m| < 1. Take m's bits 28 at a time into a residue modulo 2**61 - 1
+  // (multiplying by 2**28 there is a 61-bit rotation), then multiply by 2**e the same way.
+  int exponent;
+  double mantissa = std::frexp(v, &exponent);
+  const bool negative = mantissa < 0;
+  if (negative) mantissa = -mantissa;
+  std::uint64_t x = 0;
+  while (mantissa != 0) {
+    x = ((x << 28) & modulus) | x >> (modulus_bits - 28);
+    mantissa *= 268435456.0;  // 2**28
+    exponent -= 28;
+    const auto digit = static_cast<std::uint64_t>(mantissa);
+    mantissa -= static_cast<double>(digit);
+    x += digit;
+    if (x >= modulus) x -= modulus;
+  }
+  const int shift = exponent >= 0 ? exponent % modulus_bits
+                                  : modulus_bits - 1 - ((-1 - exponent) % modulus_bits);
+  x = ((x << shift) & modulus) | x >> (modulus_bits - shift);
+  const auto r = static_cast<std::int64_t>(x);
+  return as_hash(negative ? -r : r);
+}
+
+// SipHash-1-3 (one compression round, three finalization rounds: what CPython uses for str),
+// keyed per process so that colliding keys cannot be precomputed.
+struct SipKey {
+  std::uint64_t k0;
+  std::uint64_t k1;
+};
+
+const SipKey& sip_key() {
+  static const SipKey key = [] {
+    std::random_device device;
+    auto word = [&device] {
+      return (static_cast<std::uint64_t>(device()) << 32) ^ static_cast<std::uint64_t>(device());
+    };
+    SipKey k;
+    k.k0 = word();
+    k.k1 = word();
+    return k;
+  }();
+  return key;
+}
+
+struct SipState {
+  std::uint64_t v0, v1, v2, v3;
+  void round() noexcept {
+    v0 += v1;
+    v1 = std::rotl(v1, 13);
+    v1 ^= v0;
+    v0 = std::rotl(v0, 32);
+    v2 += v3;
+    v3 = std::rotl(v3, 16);
+    v3 ^= v2;
+    v0 += v3;
+    v3 = std::rotl(v3, 21);
+    v3 ^= v0;
+    v2 += v1;
+    v1 = std::rotl(v1, 17);
+    v1 ^= v2;
+    v2 = std::rotl(v2, 32);
+  }
+};
+
+std::uint64_t siphash13(const char* data, std::size_t size) noexcept {
+  const SipKey& key = sip_key();
+  SipState s{key.k0 ^ 0x736f6d6570736575ull, key.k1 ^ 0x646f72616e646f6dull,
+             key.k0 ^ 0x6c7967656e657261ull, key.k1 ^ 0x7465646279746573ull};
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+  const std::size_t whole = size & ~std::size_t{7};
+  for (std::size_t i = 0; i < whole; i += 8) {
+    std::uint64_t m = 0;
+    for (int b = 7; b >= 0; --b) m = (m << 8) | bytes[i + static_cast<std::size_t>(b)];
+    s.v3 ^= m;
+    s.round();
+    s.v0 ^= m;
+  }
+  std::uint64_t last = static_cast<std::uint64_t>(size) << 56;
+  for (std::size_t b = 0; b < (size & 7); ++b) {
+    last |= static_cast<std::uint64_t>(bytes[whole + b]) << (8 * b);
+  }
+  s.v3 ^= last;
+  s.round();
+  s.v0 ^= last;
+  s.v2 ^= 0xff;
+  s.round();
+  s.round();
+  s.round();
+  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
+std::uint64_t hash_string(const StringNode& node) noexcept {
+  if (std::atomic_ref<bool>(node.hash_valid).load(std::memory_order_acquire)) return node.hash;
+  // As in Python, the empty string hashes to 0.
+  const std::uint64_t h =
+      node.size == 0 ? 0 : as_hash(static_cast<std::int64_t>(siphash13(node.data, node.size)));
+  std::atomic_ref<std::uint64_t>(node.hash).store(h, std::memory_order_relaxed);
+  std::atomic_ref<bool>(node.hash_valid).store(true, std::memory_order_release);
+  return h;
+}
+
+// CPython's tuple hash (3.8+): an xxHash-style accumulation of the item hashes.
+constexpr std::uint64_t xx_prime_1 = 11400714785074694791ull;
+constexpr std::uint64_t xx_prime_2 = 14029467366897019727ull;
+constexpr std::uint64_t xx_prime_5 = 2870177450012600261ull;
+
+std::uint64_t tuple_hash_step(std::uint64_t acc, std::uint64_t item_hash) noexcept {
+  acc += item_hash * xx_prime_2;
+  acc = std::rotl(acc, 31);
+  return acc * xx_prime_1;
+}
+
+std::uint64_t tuple_hash_finish(std::uint64_t acc, std::size_t size) noexcept {
+  acc += static_cast<std::uint64_t>(size) ^ (xx_prime_5 ^ 3527539ull);
+  if (acc == std::numeric_limits<std::uint64_t>::max()) return 1546275796ull;
+  return acc;
+}
+
+// CPython's frozenset hash: an order-independent xor of scrambled item hashes, then a final mix.
+std::uint64_t shuffle_bits(std::uint64_t h) noexcept {
+  return ((h ^ 89869747ull) ^ (h << 16)) * 3644798167ull;
+}
+
+std::uint64_t frozenset_hash(const DictNode& set) noexcept {
+  std::uint64_t h = 0;
+  for (std::size_t i = 0; i < set.size; ++i) h ^= shuffle_bits(set.entries[i].hash);
+  h ^= (static_cast<std::uint64_t>(set.size) + 1) * 1927868237ull;
+  h ^= (h >> 11) ^ (h >> 25);
+  h = h * 69069ull + 907133923ull;
+  if (h == std::numeric_limits<std::uint64_t>::max()) h = 590923713ull;
+  return h;
+}
+
+std::uint64_t identity_hash(const void* p) noexcept {
+  // Objects are aligned, so the low bits carry nothing: rotate them away as CPython does.
+  const auto address = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));
+  return as_hash(static_cast<std::int64_t>(std::rotr(address, 4)));
+}
+
+enum : std::uint8_t { hash_unknown = 0, hash_known = 1, hash_refused = 2 };
+
+std::uint8_t cached_state(const std::uint8_t& state) noexcept {
+  return std::atomic_ref<std::uint8_t>(const_cast<std::uint8_t&>(state)).load(std::memory_order_acquire);
+}
+
+void store_cache(std::uint64_t& hash, std::uint8_t& state, std::uint64_t value,
+                 std::uint8_t new_state) noexcept {
+  std::atomic_ref<std::uint64_t>(hash).store(value, std::memory_order_relaxed);
+  std::atomic_ref<std::uint8_t>(state).store(new_state, std::memory_order_release);
+}
+
+// The hash of anything but a tuple whose hash is not cached yet (tuples recurse; see slot_hash).
+std::uint64_t leaf_hash(Slot slot) {
+  switch (slot.tag) {
+    case Tag::none: return 0xFCA86420ull;  // Python hashes None by identity: any fixed value
+    case Tag::boolean: return slot.b ? 1 : 0;
+    case Tag::small_int: return hash_int64(slot.i);
+    case Tag::floating: return hash_double(slot.f);
+    case Tag::big_int: return hash_bigint(node<BigIntNode>(slot));
+    case Tag::str:
+    case Tag::bytes: return hash_string(node<StringNode>(slot));
+    case Tag::frozenset: {
+      const auto& set = node<DictNode>(slot);
+      if (cached_state(set.hash_state) == hash_known) return set.hash;
+      const std::uint64_t h = frozenset_hash(set);
+      store_cache(set.hash, set.hash_state, h, hash_known);
+      return h;
+    }
+    case Tag::global: {
+      const auto& global = node<GlobalNode>(slot);
+      std::uint64_t acc = xx_prime_5;
+      acc = tuple_hash_step(acc, leaf_hash(global.module));
+      acc = tuple_hash_step(acc, leaf_hash(global.name));
+      return tuple_hash_finish(acc, 2);
+    }
+    case Tag::object:
+    case Tag::buffer: return identity_hash(slot.p);
+    case Tag::tuple: {
+      const auto& seq = node<SeqNode>(slot);
+      if (cached_state(seq.hash_state) == hash_known) return seq.hash;
+      break;  // not reached: slot_hash handles tuples without a cached hash
+    }
+    case Tag::bytearray:
+    case Tag::list:
+    case Tag::dict:
+    case Tag::set: break;
+  }
+  throw UnhashableError(tag_name(slot.tag));
+}
+
+bool needs_descent(Slot slot) noexcept {
+  return slot.tag == Tag::tuple && cached_state(node<SeqNode>(slot).hash_state) != hash_known;
+}
+
+}  // namespace
+
+std::uint64_t slot_hash(Slot slot) {
+  if (!needs_descent(slot)) return leaf_hash(slot);
+  // Tuples hash their items' hashes: walk with an explicit stack. Tuples are acyclic (their items
+  // exist before them), and every finished tuple caches its hash, so shared subtuples cost once.
+  struct Frame {
+    SeqNode* seq;
+    std::size_t next;
+    std::uint64_t acc;
+  };
+  std::vector<Frame> stack;
+  stack.push_back({&node<SeqNode>(slot), 0, xx_prime_5});
+  try {
+    while (true) {
+      Frame& frame = stack.back();
+      if (frame.next < frame.seq->size) {
+        const Slot item = frame.seq->items[frame.next];
+        if (needs_descent(item)) {
+          stack.push_back({&node<SeqNode>(item), 0, xx_prime_5});
+          continue;
+        }
+        frame.acc = tuple_hash_step(frame.acc, leaf_hash(item));
+        ++frame.next;
+        continue;
+      }
+      const std::uint64_t h = tuple_hash_finish(frame.acc, frame.seq->size);
+      store_cache(frame.seq->hash, frame.seq->hash_state, h, hash_known);
+      stack.pop_back();
+      if (stack.empty()) return h;
+      Frame& parent = stack.back();
+      parent.acc = tuple_hash_step(parent.acc, h);
+      ++parent.next;
+    }
+  } catch (const UnhashableError&) {
+    for (const Frame& frame : stack) {
+      store_cache(frame.seq->hash, frame.seq->hash_state, 0, hash_refused);
+    }
+    throw;
+  }
+}
+
+bool slot_hashable(Slot slot) {
+  switch (slot.tag) {
+    case Tag::bytearray:
+    case Tag::list:
+    case Tag::dict:
+    case Tag::set: return false;
+    case Tag::tuple: {
+      const std::uint8_t state = cached_state(node<SeqNode>(slot).hash_state);
+      if (state != hash_unknown) return state == hash_known;
+      try {
+        slot_hash(slot);
+        return true;
+      } catch (const UnhashableError&) {
+        return false;
+      }
+    }
+    default: return true;
+  }
+}
+
+// ================================================================================================
+// Equality
+// ================================================================================================
+
+namespace {
+
+bool is_number(Tag tag) noexcept {
+  return tag == Tag::boolean || tag == Tag::small_int || tag == Tag::big_int || tag == Tag::floating;
+}
+
+bool is_bytes_like(Tag tag) noexcept { return tag == Tag::bytes || tag == Tag::bytearray; }
+
+bool is_set_like(Tag tag) noexcept { return tag == Tag::set || tag == Tag::frozenset; }
+
+bool bigints_equal(const BigIntNode& a, const BigIntNode& b) noexcept {
+  return a.negative == b.negative && a.limb_count == b.limb_count &&
+         std::memcmp(a.limbs, b.limbs, a.limb_count * sizeof(std::uint64_t)) == 0;
+}
+
+// int (small or big, or a bool as 0/1) == float, exactly: Python compares the true values.
+bool int_equals_float(Slot integer, double f) {
+  if (!std::isfinite(f) || std::trunc(f) != f) return false;
+  constexpr double two_63 = 9223372036854775808.0;
+  if (integer.tag != Tag::big_int) {
+    const std::int64_t v = integer.tag == Tag::boolean ? (integer.b ? 1 : 0) : integer.i;
+    return f >= -two_63 && f < two_63 && static_cast<std::int64_t>(f) == v;
+  }
+  // A big int is outside int64; a float of that size is an integer m * 2**e with a 53-bit m.
+  if (f > -two_63 && f < two_63) return false;
+  int exponent;
+  const double mantissa = std::frexp(f, &exponent);
+  const auto digits = static_cast<std::int64_t>(std::ldexp(mantissa, 53));
+  BigInt value = digits;
+  value <<= exponent - 53;
+  return to_bigint(node<BigIntNode>(integer)) == value;
+}
+
+bool numbers_equal(Slot a, Slot b) {
+  if (a.tag == Tag::floating && b.tag == Tag::floating) return a.f == b.f;
+  if (a.tag == Tag::floating) return int_equals_float(b, a.f);
+  if (b.tag == Tag::floating) return int_equals_float(a, b.f);
+  if (a.tag == Tag::big_int || b.tag == Tag::big_int) {
+    // Big ints never fit int64, small ints and bools always do.
+    return a.tag == b.tag && bigints_equal(node<BigIntNode>(a), node<BigIntNode>(b));
+  }
+  const std::int64_t x = a.tag == Tag::boolean ? (a.b ? 1 : 0) : a.i;
+  const std::int64_t y = b.tag == Tag::boolean ? (b.b ? 1 : 0) : b.i;
+  return x == y;
+}
+
+bool strings_equal(const StringNode& a, const StringNode& b) noexcept {
+  return a.size == b.size && (a.size == 0 || std::memcmp(a.data, b.data, a.size) == 0);
+}
+
+enum class Shallow { equal, different, descend };
+
+// Everything == can decide without looking inside containers; `descend` for containers of
+// compatible kinds and equal sizes.
+Shallow shallow_equal(Slot a, Slot b) {
+  if (is_number(a.tag) || is_number(b.tag)) {
+    if (!is_number(a.tag) || !is_number(b.tag)) return Shallow::different;
+    return numbers_equal(a, b) ? Shallow::equal : Shallow::different;
+  }
+  if (a.is_node() && b.is_node() && a.p == b.p) return Shallow::equal;
+  switch (a.tag) {
+    case Tag::none: return b.tag == Tag::none ? Shallow::equal : Shallow::different;
+    case Tag::str:
+      if (b.tag != Tag::str) return Shallow::different;
+      return strings_equal(node<StringNode>(a), node<StringNode>(b)) ? Shallow::equal
+                                                                       : Shallow::different;
+    case Tag::bytes:
+    case Tag::bytearray:
+      if (!is_bytes_like(b.tag)) return Shallow::different;
+      return strings_equal(node<StringNode>(a), node<StringNode>(b)) ? Shallow::equal
+                                                                       : Shallow::different;
+    case Tag::tuple:
+    case Tag::list:
+      if (b.tag != a.tag) return Shallow::different;
+      return node<SeqNode>(a).size == node<SeqNode>(b).size ? Shallow::descend
+                                                              : Shallow::different;
+    case Tag::dict:
+      if (b.tag != Tag::dict) return Shallow::different;
+      return node<DictNode>(a).size == node<DictNode>(b).size ? Shallow::descend
+                                                                : Shallow::different;
+    case Tag::set:
+    case Tag::frozenset:
+      if (!is_set_like(b.tag)) return Shallow::different;
+      return node<DictNode>(a).size == node<DictNode>(b).size ? Shallow::descend
+                                                                : Shallow::different;
+    case Tag::global: {
+      if (b.tag != Tag::global) return Shallow::different;
+      const auto& x = node<GlobalNode>(a);
+      const auto& y = node<GlobalNode>(b);
+      return shallow_equal(x.module, y.module) == Shallow::equal &&
+                     shallow_equal(x.name, y.name) == Shallow::equal
+                 ? Shallow::equal
+                 : Shallow::different;
+    }
+    default:  // object, buffer: identity, checked above
+      return Shallow::different;
+  }
+}
+
+struct PairHash {
+  std::size_t operator()(const std::pair<const void*, const void*>& pair) const noexcept {
+    const auto x = reinterpret_cast<std::uintptr_t>(pair.first);
+    const auto y = reinterpret_cast<std::uintptr_t>(pair.second);
+    return std::hash<std::uintptr_t>()(x * 0x9E3779B97F4A7C15ull ^ std::rotl(y, 29));
+  }
+};
+
+}  // namespace
+
+bool slot_equal(Slot a, Slot b) {
+  Shallow first = shallow_equal(a, b);
+  if (first != Shallow::descend) return first == Shallow::equal;
+  // Equality of containers is the conjunction of their items' equalities: collect pending pairs on
+  // a stack. A pair met again is already accounted for (being compared or queued), so skipping it
+  // is sound and makes cycles terminate; the bookkeeping starts only after a while, so that
+  // ordinary small values never pay for it.
+  constexpr std::size_t untracked_steps = 256;
+  std::vector<std::pair<Slot, Slot>> stack;
+  std::unordered_set<std::pair<const void*, const void*>, PairHash> seen;
+  std::size_t steps = 0;
+  stack.emplace_back(a, b);
+  while (!stack.empty()) {
+    auto [x, y] = stack.back();
+    stack.pop_back();
+    if (++steps > untracked_steps && !seen.emplace(x.p, y.p).second) continue;
+    switch (x.tag) {
+      case Tag::tuple:
+      case Tag::list: {
+        const auto& s = node<SeqNode>(x);
+        const auto& t = node<SeqNode>(y);
+        // Compare in order, pushing reversed; atoms are settled right away.
+        for (std::size_t i = s.size; i-- > 0;) {
+          const Shallow result = shallow_equal(s.items[i], t.items[i]);
+          if (result == Shallow::different) return false;
+          if (result == Shallow::descend) stack.emplace_back(s.items[i], t.items[i]);
+        }
+        break;
+      }
+      case Tag::dict: {
+        const auto& d = node<DictNode>(x);
+        const auto& e = node<DictNode>(y);
+        for (std::size_t i = 0; i < d.size; ++i) {
+          const DictEntry* match = find_hashed(e, d.entries[i].key, d.entries[i].hash);
+          if (match == nullptr) return false;
+          const Shallow result = shallow_equal(d.entries[i].value, match->value);
+          if (result == Shallow::different) return false;
+          if (result == Shallow::descend) stack.emplace_back(d.entries[i].value, match->value);
+        }
+        break;
+      }
+      default: {  // set, frozenset
+        const auto& d = node<DictNode>(x);
+        const auto& e = node<DictNode>(y);
+        for (std::size_t i = 0; i < d.size; ++i) {
+          if (find_hashed(e, d.entries[i].key, d.entries[i].hash) == nullptr) return false;
+        }
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+// ================================================================================================
+// Same graph
+// ================================================================================================
+
+namespace {
+
+bool same_bits(double x, double y) noexcept {
+  return std::bit_cast<std::uint64_t>(x) == std::bit_cast<std::uint64_t>(y);
+}
+
+}  // namespace
+
+bool slot_same_graph(Slot a, Slot b) {
+  // Two maps make a bijection between the nodes of a's graph and those of b's. Big ints are not part
+  // of it: like floats they are values (pickle does not memoize ints).
+  std::unordered_map<const void*, const void*> forward;
+  std::unordered_map<const void*, const void*> backward;
+  std::vector<std::pair<Slot, Slot>> stack;
+  stack.emplace_back(a, b);
+  while (!stack.empty()) {
+    auto [x, y] = stack.back();
+    stack.pop_back();
+    if (x.tag != y.tag) return false;
+    switch (x.tag) {
+      case Tag::none: continue;
+      case Tag::boolean:
+        if (x.b != y.b) return false;
+        continue;
+      case Tag::small_int:
+        if (x.i != y.i) return false;
+        continue;
+      case Tag::floating:
+        if (!same_bits(x.f, y.f)) return false;
+        continue;
+      case Tag::big_int:
+        if (!bigints_equal(node<BigIntNode>(x), node<BigIntNode>(y))) return false;
+        continue;
+      default: break;
+    }
+    const auto [it, inserted] = forward.emplace(x.p, y.p);
+    if (!inserted) {
+      if (it->second != y.p) return false;
+      continue;  // this pair is being or has been compared
+    }
+    if (!backward.emplace(y.p, x.p).second) return false;  // y already paired with another node
+    switch (x.tag) {
+      case Tag::str:
+      case Tag::bytes:
+      case Tag::bytearray:
+        if (!strings_equal(node<StringNode>(x), node<StringNode>(y))) return false;
+        break;
+      case Tag::tuple:
+      case Tag::list: {
+        const auto& s = node<SeqNode>(x);
+        const auto& t = node<SeqNode>(y);
+        if (s.size != t.size) return false;
+        for (std::size_t i = s.size; i-- > 0;) stack.emplace_back(s.items[i], t.items[i]);
+        break;
+      }
+      case Tag::dict:
+      case Tag::set:
+      case Tag::frozenset: {
+        const auto& d = node<DictNode>(x);
+        const auto& e = node<DictNode>(y);
+        if (d.size != e.size) return false;
+        // Insertion order is part of what a round trip preserves.
+        for (std::size_t i = d.size; i-- > 0;) {
+          if (x.tag == Tag::dict) stack.emplace_back(d.entries[i].value, e.entries[i].value);
+          stack.emplace_back(d.entries[i].key, e.entries[i].key);
+        }
+        break;
+      }
+      case Tag::global: {
+        const auto& g = node<GlobalNode>(x);
+        const auto& h = node<GlobalNode>(y);
+        // Names compare by text: how a writer shares the name strings is not observable.
+        if (!slot_equal(g.module, h.module) || !slot_equal(g.name, h.name)) return false;
+        break;
+      }
+      case Tag::object: {
+        const auto& o = node<ObjectNode>(x);
+        const auto& p = node<ObjectNode>(y);
+        if (o.form != p.form || o.ext_code != p.ext_code || o.op_count != p.op_count) return false;
+        for (std::size_t i = o.op_count; i-- > 0;) {
+          if (o.ops[i].op != p.ops[i].op) return false;
+          stack.emplace_back(o.ops[i].second, p.ops[i].second);
+          stack.emplace_back(o.ops[i].first, p.ops[i].first);
+        }
+        stack.emplace_back(o.kwargs, p.kwargs);
+        stack.emplace_back(o.args, p.args);
+        stack.emplace_back(o.callable, p.callable);
+        break;
+      }
+      case Tag::buffer: {
+        const auto& u = node<BufferNode>(x);
+        const auto& v = node<BufferNode>(y);
+        if (u.size != v.size || u.index != v.index || u.readonly != v.readonly ||
+            (u.size != 0 && std::memcmp(u.data, v.data, u.size) != 0)) {
+          return false;
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+  return true;
+}
+
+}  // namespace detail
+
+// ================================================================================================
+// pickle::Value
+// ================================================================================================
+
+using detail::Heap;
+using detail::Slot;
+using detail::Tag;
+
+namespace {
+
+// Collects the regions of the values a new node will point at into one root, on which the node is
+// then allocated; with no region involved, a fresh one.
+class RegionBuilder {
+ public:
+  void add(const Value& value) {
+    if (value.heap() != nullptr) root_ = detail::merge(root_, value.heap());
+  }
+  // The region for the new node, with one reference for the handle that will own it.
+  Heap* take() {
+    if (root_ == nullptr) return Heap::create();
+    detail::retain(root_);
+    return root_;
+  }
+
+ private:
+  Heap* root_ = nullptr;
+};
+
+[[noreturn]] void mismatch(std::string_view expected, const Value& got) {
+  throw TypeMismatch("expected " + std::string(expected) + ", got " + std::string(got.type_name()));
+}
+
+// Adopts a region whose reference the caller already holds.
+Value adopt(Slot slot, Heap* heap) {
+  Value value(slot, heap);
+  detail::release(heap);
+  return value;
+}
+
+Value validated_str(std::string_view utf8) {
+  if (auto error = detail::check_utf8(utf8)) {
+    throw Error(PyExc::UnicodeDecodeError, detail::utf8_error_message(utf8, *error));
+  }
+  Heap* heap = Heap::create();
+  try {
+    return adopt(detail::make_str(*heap, utf8), heap);
+  } catch (...) {
+    detail::release(heap);
+    throw;
+  }
+}
+
+template <class Build>
+Value build_in(Heap* heap, Build&& build) {
+  try {
+    return adopt(build(*heap), heap);
+  } catch (...) {
+    detail::release(heap);
+    throw;
+  }
+}
+
+template <class Range>
+Value make_sequence(Tag tag, const Range& items) {
+  RegionBuilder region;
+  for (const Value& item : items) region.add(item);
+  return build_in(region.take(), [&](Heap& heap) {
+    const Slot slot = detail::make_seq(heap, tag, nullptr, std::size(items));
+    Slot* array = detail::node<detail::SeqNode>(slot).items;
+    for (const Value& item : items) *array++ = item.slot();
+    return slot;
+  });
+}
+
+template <class Range>
+Value make_set(Tag tag, const Range& items) {
+  RegionBuilder region;
+  for (const Value& item : items) region.add(item);
+  return build_in(region.take(), [&](Heap& heap) {
+    const Slot slot = detail::make_dict(heap, tag, std::size(items));
+    auto& set = detail::node<detail::DictNode>(slot);
+    for (const Value& item : items) detail::set_add(heap, set, item.slot());
+    return slot;
+  });
+}
+
+}  // namespace
+
+Value::Value(const BigInt& v) {
+  if (v >= std::numeric_limits<std::int64_t>::min() && v <= std::numeric_limits<std::int64_t>::max()) {
+    slot_.tag = Tag::small_int;
+    slot_.i = static_cast<std::int64_t>(v);
+    return;
+  }
+  *this = build_in(Heap::create(), [&](Heap& heap) { return detail::make_int(heap, v); });
+}
+
+Value::Value(std::string_view utf8) { *this = validated_str(utf8); }
+
+Value Value::bytes(std::string_view data) {
+  return build_in(Heap::create(), [&](Heap& heap) { return detail::make_bytes(heap, data); });
+}
+
+Value Value::bytes(std::span<const std::byte> data) {
+  return bytes(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+}
+
+Value Value::bytearray(std::string_view data) {
+  return build_in(Heap::create(),
+                  [&](Heap& heap) { return detail::make_bytes(heap, data, Tag::bytearray); });
+}
+
+Value Value::tuple(std::initializer_list<Value> items) { return make_sequence(Tag::tuple, items); }
+Value Value::tuple(std::span<const Value> items) { return make_sequence(Tag::tuple, items); }
+Value Value::list(std::initializer_list<Value> items) { return make_sequence(Tag::list, items); }
+Value Value::list(std::span<const Value> items) { return make_sequence(Tag::list, items); }
+
+Value Value::dict(std::initializer_list<std::pair<Value, Value>> items) {
+  RegionBuilder region;
+  for (const auto& [key, value] : items) {
+    region.add(key);
+    region.add(value);
+  }
+  return build_in(region.take(), [&](Heap& heap) {
+    const Slot slot = detail::make_dict(heap, Tag::dict, items.size());
+    auto& dict = detail::node<detail::DictNode>(slot);
+    for (const auto& [key, value] : items) detail::dict_set(heap, dict, key.slot(), value.slot());
+    return slot;
+  });
+}
+
+Value Value::set(std::initializer_list<Value> items) { return make_set(Tag::set, items); }
+Value Value::frozenset(std::initializer_list<Value> items) { return make_set(Tag::frozenset, items); }
+Value Value::frozenset(std::span<const Value> items) { return make_set(Tag::frozenset, items); }
+
+Value Value::global(std::string_view module, std::string_view qualname) {
+  // Validate before allocating anything.
+  for (std::string_view text : {module, qualname}) {
+    if (auto error = detail::check_utf8(text)) {
+      throw Error(PyExc::UnicodeDecodeError, detail::utf8_error_message(text, *error));
+    }
+  }
+  return build_in(Heap::create(), [&](Heap& heap) {
+    const Slot module_slot = detail::make_str(heap, module);
+    const Slot name_slot = detail::make_str(heap, qualname);
+    return detail::make_global(heap, module_slot, name_slot);
+  });
+}
+
+Value Value::object(ObjectForm form, Value callable, Value args, Value kwargs) {
+  RegionBuilder region;
+  region.add(callable);
+  region.add(args);
+  region.add(kwargs);
+  return build_in(region.take(), [&](Heap& heap) {
+    return detail::make_object(heap, form, callable.slot(), args.slot(), kwargs.slot());
+  });
+}
+
+Value Value::buffer(std::string_view data, std::size_t index, bool readonly) {
+  return build_in(Heap::create(), [&](Heap& heap) {
+    return detail::make_buffer(heap, data.data(), data.size(), index, readonly);
+  });
+}
+
+Value::Value(detail::Slot slot, detail::Heap* heap) noexcept : slot_(slot) {
+  if (slot.is_node()) {
+    heap_ = heap;
+    detail::retain(heap);
+  }
+}
+
+Value::Value(const Value& other) noexcept : slot_(other.slot_), heap_(other.heap_) {
+  detail::retain(heap_);
+}
+
+Value::Value(Value&& other) noexcept : slot_(other.slot_), heap_(other.heap_) {
+  other.slot_ = Slot();
+  other.heap_ = nullptr;
+}
+
+Value& Value::operator=(const Value& other) noexcept {
+  detail::retain(other.heap_);  // first: other may be *this
+  detail::release(heap_);
+  slot_ = other.slot_;
+  heap_ = other.heap_;
+  return *this;
+}
+
+Value& Value::operator=(Value&& other) noexcept {
+  if (this != &other) {
+    detail::release(heap_);
+    slot_ = other.slot_;
+    heap_ = other.heap_;
+    other.slot_ = Slot();
+    other.heap_ = nullptr;
+  }
+  return *this;
+}
+
+Value::~Value() { detail::release(heap_); }
+
+Kind Value::kind() const noexcept { return detail::kind_of(slot_.tag); }
+
+bool Value::as_bool() const {
+  if (slot_.tag != Tag::boolean) mismatch("bool", *this);
+  return slot_.b;
+}
+
+std::optional<std::int64_t> Value::as_int64() const {
+  switch (slot_.tag) {
+    case Tag::boolean: return slot_.b ? 1 : 0;
+    case Tag::small_int: return slot_.i;
+    case Tag::big_int: return std::nullopt;  // big ints are outside int64 by construction
+    default: mismatch("int", *this);
+  }
+}
+
+BigInt Value::as_bigint() const {
+  switch (slot_.tag) {
+    case Tag::boolean: return BigInt(slot_.b ? 1 : 0);
+    case Tag::small_int: return BigInt(slot_.i);
+    case Tag::big_int: return detail::to_bigint(detail::node<detail::BigIntNode>(slot_));
+    default: mismatch("int", *this);
+  }
+}
+
+double Value::as_float() const {
+  if (slot_.tag != Tag::floating) mismatch("float", *this);
+  return slot_.f;
+}
+
+std::string_view Value::as_str() const {
+  if (slot_.tag != Tag::str) mismatch("str", *this);
+  const auto& node = detail::node<detail::StringNode>(slot_);
+  return {node.data, node.size};
+}
+
+std::string_view Value::as_bytes() const {
+  switch (slot_.tag) {
+    case Tag::bytes:
+    case Tag::bytearray: {
+      const auto& node = detail::node<detail::StringNode>(slot_);
+      return {node.data, node.size};
+    }
+    case Tag::buffer: {
+      const auto& node = detail::node<detail::BufferNode>(slot_);
+      return {node.data, node.size};
+    }
+    default: mismatch("bytes", *this);
+  }
+}
+
+std::size_t Value::size() const {
+  switch (slot_.tag) {
+    case Tag::str: {
+      const auto& node = detail::node<detail::StringNode>(slot_);
+      return detail::utf8_length({node.data, node.size});
+    }
+    case Tag::bytes:
+    case Tag::bytearray: return detail::node<detail::StringNode>(slot_).size;
+    case Tag::buffer: return detail::node<detail::BufferNode>(slot_).size;
+    case Tag::tuple:
+    case Tag::list: return detail::node<detail::SeqNode>(slot_).size;
+    case Tag::dict:
+    case Tag::set:
+    case Tag::frozenset: return detail::node<detail::DictNode>(slot_).size;
+    default:
+      throw TypeMismatch("object of type '" + std::string(type_name()) + "' has no len()");
+  }
+}
+
+Value Value::operator[](std::size_t i) const {
+  if (slot_.tag != Tag::tuple && slot_.tag != Tag::list) {
+    throw TypeMismatch("'" + std::string(type_name()) + "' object is not subscriptable");
+  }
+  const auto& seq = detail::node<detail::SeqNode>(slot_);
+  if (i >= seq.size) throw std::out_of_range(std::string(type_name()) + " index out of range");
+  return Value(seq.items[i], heap_);
+}
+
+std::vector<Value> Value::items() const {
+  std::vector<Value> result;
+  switch (slot_.tag) {
+    case Tag::tuple:
+    case Tag::list: {
+      const auto& seq = detail::node<detail::SeqNode>(slot_);
+      result.reserve(seq.size);
+      for (std::size_t i = 0; i < seq.size; ++i) result.emplace_back(seq.items[i], heap_);
+      return result;
+    }
+    case Tag::set:
+    case Tag::frozenset: {
+      const auto& set = detail::node<detail::DictNode>(slot_);
+      result.reserve(set.size);
+      for (std::size_t i = 0; i < set.size; ++i) result.emplace_back(set.entries[i].key, heap_);
+      return result;
+    }
+    default: mismatch("tuple, list, set or frozenset", *this);
+  }
+}
+
+std::vector<std::pair<Value, Value>> Value::dict_items() const {
+  if (slot_.tag != Tag::dict) mismatch("dict", *this);
+  const auto& dict = detail::node<detail::DictNode>(slot_);
+  std::vector<std::pair<Value, Value>> result;
+  result.reserve(dict.size);
+  for (std::size_t i = 0; i < dict.size; ++i) {
+    result.emplace_back(Value(dict.entries[i].key, heap_), Value(dict.entries[i].value, heap_));
+  }
+  return result;
+}
+
+std::optional<Value> Value::get(const Value& key) const {
+  if (slot_.tag != Tag::dict) mismatch("dict", *this);
+  const detail::DictEntry* entry = detail::dict_find(detail::node<detail::DictNode>(slot_), key.slot_);
+  if (entry == nullptr) return std::nullopt;
+  return Value(entry->value, heap_);
+}
+
+bool Value::contains(const Value& key) const {
+  switch (slot_.tag) {
+    case Tag::dict:
+    case Tag::set:
+    case Tag::frozenset:
+      return detail::dict_find(detail::node<detail::DictNode>(slot_), key.slot_) != nullptr;
+    default: mismatch("dict, set or frozenset", *this);
+  }
+}
+
+std::string_view Value::module() const {
+  if (slot_.tag != Tag::global) mismatch("type", *this);
+  const auto& module = detail::node<detail::StringNode>(detail::node<detail::GlobalNode>(slot_).module);
+  return {module.data, module.size};
+}
+
+std::string_view Value::qualname() const {
+  if (slot_.tag != Tag::global) mismatch("type", *this);
+  const auto& name = detail::node<detail::StringNode>(detail::node<detail::GlobalNode>(slot_).name);
+  return {name.data, name.size};
+}
+
+namespace {
+
+const detail::ObjectNode& object_node(const Value& value) {
+  if (value.slot().tag != Tag::object) mismatch("object", value);
+  return detail::node<detail::ObjectNode>(value.slot());
+}
+
+const detail::BufferNode& buffer_node(const Value& value) {
+  if (value.slot().tag != Tag::buffer) mismatch("PickleBuffer", value);
+  return detail::node<detail::BufferNode>(value.slot());
+}
+
+}  // namespace
+
+ObjectForm Value::object_form() const { return object_node(*this).form; }
+Value Value::callable() const { return Value(object_node(*this).callable, heap_); }
+Value Value::args() const { return Value(object_node(*this).args, heap_); }
+Value Value::kwargs() const { return Value(object_node(*this).kwargs, heap_); }
+std::int32_t Value::ext_code() const { return object_node(*this).ext_code; }
+
+std::vector<std::tuple<ObjectOp, Value, Value>> Value::object_ops() const {
+  const auto& object = object_node(*this);
+  std::vector<std::tuple<ObjectOp, Value, Value>> result;
+  result.reserve(object.op_count);
+  for (std::size_t i = 0; i < object.op_count; ++i) {
+    const auto& op = object.ops[i];
+    result.emplace_back(op.op, Value(op.first, heap_), Value(op.second, heap_));
+  }
+  return result;
+}
+
+Value Value::state() const {
+  const auto& object = object_node(*this);
+  for (std::size_t i = object.op_count; i-- > 0;) {
+    if (object.ops[i].op == ObjectOp::build) return Value(object.ops[i].first, heap_);
+  }
+  return Value();
+}
+
+std::size_t Value::buffer_index() const { return buffer_node(*this).index; }
+bool Value::buffer_readonly() const { return buffer_node(*this).readonly; }
+
+namespace {
+
+// The root region of `target` after linking it with the regions of `linked` (the values about to
+// be stored into it).
+Heap& linked_root(const Value& target, std::initializer_list<const Value*> linked) {
+  Heap* root = target.heap()->root();
+  for (const Value* value : linked) {
+    if (value->heap() != nullptr) root = detail::merge(root, value->heap());
+  }
+  return *root;
+}
+
+}  // namespace
+
+void Value::append(Value item) {
+  if (slot_.tag != Tag::list) mismatch("list", *this);
+  Heap& heap = linked_root(*this, {&item});
+  detail::seq_append(heap, detail::node<detail::SeqNode>(slot_), item.slot_);
+}
+
+void Value::set_item(Value key, Value value) {
+  if (slot_.tag != Tag::dict) mismatch("dict", *this);
+  detail::slot_hash(key.slot_);  // refuse an unhashable key before linking regions
+  Heap& heap = linked_root(*this, {&key, &value});
+  detail::dict_set(heap, detail::node<detail::DictNode>(slot_), key.slot_, value.slot_);
+}
+
+void Value::add(Value item) {
+  if (slot_.tag != Tag::set) mismatch("set", *this);
+  detail::slot_hash(item.slot_);
+  Heap& heap = linked_root(*this, {&item});
+  detail::set_add(heap, detail::node<detail::DictNode>(slot_), item.slot_);
+}
+
+void Value::set_list_item(std::size_t i, Value item) {
+  if (slot_.tag != Tag::list) mismatch("list", *this);
+  auto& seq = detail::node<detail::SeqNode>(slot_);
+  if (i >= seq.size) throw std::out_of_range("list assignment index out of range");
+  linked_root(*this, {&item});
+  seq.items[i] = item.slot_;
+}
+
+void Value::add_object_op(ObjectOp op, Value first, Value second) {
+  if (slot_.tag != Tag::object) mismatch("object", *this);
+  Heap& heap = linked_root(*this, {&first, &second});
+  detail::object_add_op(heap, detail::node<detail::ObjectNode>(slot_), op, first.slot_,
+                        second.slot_);
+}
+
+bool Value::is(const Value& other) const noexcept {
+  if (slot_.tag != other.slot_.tag) return false;
+  switch (slot_.tag) {
+    case Tag::none: return true;
+    case Tag::boolean: return slot_.b == other.slot_.b;
+    case Tag::small_int: return slot_.i == other.slot_.i;
+    case Tag::floating: return detail::same_bits(slot_.f, other.slot_.f);
+    default: return slot_.p == other.slot_.p;
+  }
+}
+
+const void* Value::identity() const noexcept { return slot_.is_node() ? slot_.p : nullptr; }
+
+bool operator==(const Value& a, const Value& b) { return detail::slot_equal(a.slot_, b.slot_); }
+
+bool same_graph(const Value& a, const Value& b) { return detail::slot_same_graph(a.slot_, b.slot_); }
+
+std::size_t Value::hash() const { return static_cast<std::size_t>(detail::slot_hash(slot_)); }
+
+bool Value::hashable() const { return detail::slot_hashable(slot_); }
+
+}  // namespace pickle
