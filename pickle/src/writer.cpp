@@ -1,1 +1,1788 @@
-// placeholder: being written
+// The pickler: protocols 0–5, byte for byte as CPython's C pickler (Modules/_pickle.c) writes them.
+//
+// The value graph is walked with an explicit stack of tasks (no recursion over user data). Each task
+// is a small state machine; a step performs at most one nested `save` as its last action, so a task
+// never touches the stack after pushing onto it.
+//
+// Identity. CPython memoizes by object identity, so the bytes depend on which objects are shared.
+// Graph nodes are identified by their address. Objects CPython creates while reducing a value
+// (the latin-1 str and 'latin1' of a bytes at protocol < 3, the list of a set at protocol < 4, the
+// argument tuples, the globals `_codecs.encode`, `builtins.set`, …) consume memo slots like in
+// CPython; those that are shared singletons in CPython (interned names, 1-character latin-1 strs,
+// 1-byte bytes, the type objects) are shared here too, see `SingletonEntry`.
+#include "pickle/writer.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "compat.hpp"
+#include "pickle/opcodes.hpp"
+#include "value_impl.hpp"
+
+namespace pickle {
+
+int default_protocol(int target_minor) noexcept { return target_minor >= 14 ? 5 : 4; }
+
+namespace {
+
+using detail::DictEntry;
+using detail::DictNode;
+using detail::GlobalNode;
+using detail::Heap;
+using detail::ObjectNode;
+using detail::ObjectOpEntry;
+using detail::SeqNode;
+using detail::Slot;
+using detail::StringNode;
+using detail::Tag;
+
+constexpr std::size_t frame_size_target = 65536;
+constexpr std::size_t frame_size_min = 4;
+constexpr std::size_t frame_header_size = 9;
+constexpr std::size_t batch_size = 1000;
+
+constexpr char op(Op o) { return static_cast<char>(o); }
+
+// ---------------------------------------------------------------------------------------------
+// Output buffer with CPython's framing: a frame is opened lazily by the first byte written while none
+// is open (9 header bytes are reserved), and committed at an opcode boundary once it holds ≥ 64 KiB.
+class Output {
+ public:
+  bool framing = false;
+
+  std::size_t size() const noexcept { return len_; }
+
+  char* reserve(std::size_t n) {
+    std::size_t extra = (framing && frame_start_ == no_frame) ? frame_header_size : 0;
+    std::size_t need = len_ + n + extra;
+    if (need > buf_.size()) grow(need);
+    if (extra != 0) {
+      frame_start_ = len_;
+      len_ += frame_header_size;
+    }
+    char* p = buf_.data() + len_;
+    len_ += n;
+    return p;
+  }
+  void put(char c) { *reserve(1) = c; }
+  void put(char a, char b) {
+    char* p = reserve(2);
+    p[0] = a;
+    p[1] = b;
+  }
+  void write(const void* data, std::size_t n) {
+    if (n != 0) std::memcpy(reserve(n), data, n);
+  }
+  void write(std::string_view s) { write(s.data(), s.size()); }
+  void put_u32(std::uint32_t v) {
+    char* p = reserve(4);
+    for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
+  }
+  void op_u64(char opcode, std::uint64_t v) {
+    char* p = reserve(9);
+    p[0] = opcode;
+    for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<char>(v >> (8 * i));
+  }
+  void op_u32(char opcode, std::uint32_t v) {
+    char* p = reserve(5);
+    p[0] = opcode;
+    for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<char>(v >> (8 * i));
+  }
+
+  // The start of a save(): commit a frame that has reached the target size.
+  void boundary() {
+    if (frame_start_ != no_frame && len_ - frame_start_ - frame_header_size >= frame_size_target)
+      commit_frame();
+  }
+  void commit_frame() {
+    if (frame_start_ == no_frame) return;
+    std::size_t frame_len = len_ - frame_start_ - frame_header_size;
+    char* q = buf_.data() + frame_start_;
+    if (frame_len >= frame_size_min) {
+      q[0] = op(Op::FRAME);
+      for (int i = 0; i < 8; ++i) q[1 + i] = static_cast<char>(std::uint64_t(frame_len) >> (8 * i));
+    } else {
+      std::memmove(q, q + frame_header_size, frame_len);
+      len_ -= frame_header_size;
+    }
+    frame_start_ = no_frame;
+  }
+  // A str/bytes/bytearray payload: ≥ 64 KiB ones go outside frames, header included.
+  void payload(const char* header, std::size_t header_len, const char* data, std::size_t n) {
+    if (framing && n >= frame_size_target) {
+      commit_frame();
+      framing = false;
+      write(header, header_len);
+      write(data, n);
+      framing = true;
+    } else {
+      char* p = reserve(header_len + n);
+      std::memcpy(p, header, header_len);
+      if (n != 0) std::memcpy(p + header_len, data, n);
+    }
+  }
+
+  std::string take() {
+    buf_.resize(len_);
+    std::string result = std::move(buf_);
+    buf_.clear();
+    len_ = 0;
+    frame_start_ = no_frame;
+    return result;
+  }
+
+ private:
+  static constexpr std::size_t no_frame = static_cast<std::size_t>(-1);
+  void grow(std::size_t need) {
+    std::size_t cap = std::max<std::size_t>(buf_.size() * 2, 256);
+    while (cap < need) cap *= 2;
+    buf_.resize(cap);
+  }
+  std::string buf_;
+  std::size_t len_ = 0;
+  std::size_t frame_start_ = no_frame;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Identity memo: node address → memo index, open addressing with linear probing.
+class IdentityMemo {
+ public:
+  static constexpr std::uint64_t missing = ~std::uint64_t(0);
+
+  std::uint64_t find(const void* key) const noexcept {
+    if (count_ == 0) return missing;
+    std::size_t i = hash(key) & mask_;
+    for (;;) {
+      const Entry& e = table_[i];
+      if (e.key == key) return e.index;
+      if (e.key == nullptr) return missing;
+      i = (i + 1) & mask_;
+    }
+  }
+  void insert(const void* key, std::uint64_t index) {
+    if ((count_ + 1) * 4 > table_.size() * 3) rehash();
+    std::size_t i = hash(key) & mask_;
+    for (;;) {
+      Entry& e = table_[i];
+      if (e.key == key) {
+        e.index = index;
+        return;
+      }
+      if (e.key == nullptr) {
+        e.key = key;
+        e.index = index;
+        ++count_;
+        return;
+      }
+      i = (i + 1) & mask_;
+    }
+  }
+  void clear() {
+    table_.clear();
+    mask_ = 0;
+    count_ = 0;
+  }
+
+ private:
+  struct Entry {
+    const void* key = nullptr;
+    std::uint64_t index = 0;
+  };
+  static std::size_t hash(const void* key) noexcept {
+    auto v = reinterpret_cast<std::uintptr_t>(key);
+    return static_cast<std::size_t>((v >> 4) * 0x9E3779B97F4A7C15ull >> 16);
+  }
+  void rehash() {
+    std::vector<Entry> old = std::move(table_);
+    std::size_t n = old.empty() ? 64 : old.size() * 2;
+    table_.assign(n, Entry{});
+    mask_ = n - 1;
+    count_ = 0;
+    for (const Entry& e : old)
+      if (e.key != nullptr) insert(e.key, e.index);
+  }
+  std::vector<Entry> table_;
+  std::size_t mask_ = 0;
+  std::size_t count_ = 0;
+};
+
+// An object CPython shares by value (a singleton or an interned str). `index` is its memo index once
+// written; `claimed` says a graph node already stands for it (see Writer::claim).
+struct SingletonEntry {
+  std::uint64_t index = IdentityMemo::missing;
+  bool claimed = false;
+};
+
+enum class SingletonClass : std::uint16_t {
+  empty_str = 0,
+  latin1_char = 1,      // + code point, 256 of them
+  empty_bytes = 257,
+  one_byte = 258,       // + byte, 256 of them
+  latin1_name = 514,    // the interned 'latin1' of the bytes reduce
+  empty_frozenset = 515,
+  count = 516,
+};
+
+// ---------------------------------------------------------------------------------------------
+// UTF-8 (surrogatepass) helpers.
+
+std::uint32_t decode_utf8(const unsigned char*& p) noexcept {
+  unsigned char c = *p++;
+  if (c < 0x80) return c;
+  if (c < 0xE0) {
+    std::uint32_t cp = (c & 0x1Fu) << 6 | (p[0] & 0x3Fu);
+    p += 1;
+    return cp;
+  }
+  if (c < 0xF0) {
+    std::uint32_t cp = (c & 0x0Fu) << 12 | (p[0] & 0x3Fu) << 6 | (p[1] & 0x3Fu);
+    p += 2;
+    return cp;
+  }
+  std::uint32_t cp = (c & 0x07u) << 18 | (p[0] & 0x3Fu) << 12 | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu);
+  p += 3;
+  return cp;
+}
+
+// The code point of a 1-character str below U+0100, or -1.
+int single_latin1_char(std::string_view s) noexcept {
+  if (s.size() == 1) return static_cast<unsigned char>(s[0]) < 0x80 ? static_cast<unsigned char>(s[0]) : -1;
+  if (s.size() == 2) {
+    auto c0 = static_cast<unsigned char>(s[0]);
+    if (c0 == 0xC2 || c0 == 0xC3) return ((c0 & 0x1F) << 6) | (static_cast<unsigned char>(s[1]) & 0x3F);
+  }
+  return -1;
+}
+
+bool is_ascii(std::string_view s) noexcept {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
+}
+
+// Protocol 0 str text: raw-unicode-escape, plus the characters that would break the line.
+void raw_unicode_escape(std::string_view utf8, std::string& out) {
+  static constexpr char hex[] = "0123456789abcdef";
+  auto p = reinterpret_cast<const unsigned char*>(utf8.data());
+  auto end = p + utf8.size();
+  while (p < end) {
+    std::uint32_t cp = decode_utf8(p);
+    if (cp >= 0x10000) {
+      out += "\\U";
+      for (int shift = 28; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 0xF];
+    } else if (cp >= 0x100 || cp == '\\' || cp == 0 || cp == '\n' || cp == '\r' || cp == 0x1A) {
+      out += "\\u";
+      for (int shift = 12; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 0xF];
+    } else {
+      out += static_cast<char>(cp);
+    }
+  }
+}
+
+// Python's repr() of a float (the shortest round-tripping digits, repr's fixed/exponent choice).
+std::string float_repr(double x) {
+  if (std::isnan(x)) return "nan";
+  if (std::isinf(x)) return x < 0 ? "-inf" : "inf";
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
+  std::string_view sci(buf, static_cast<std::size_t>(res.ptr - buf));
+  std::string out;
+  if (sci.front() == '-') {
+    out += '-';
+    sci.remove_prefix(1);
+  }
+  std::size_t e = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, e))
+    if (c != '.') digits += c;
+  int exponent = 0;
+  std::string_view exp_text = sci.substr(e + 1);
+  if (exp_text.front() == '+') exp_text.remove_prefix(1);
+  std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exponent);
+  int decpt = exponent + 1;
+  int ndigits = static_cast<int>(digits.size());
+  if (decpt > -4 && decpt <= 16) {
+    if (decpt <= 0) {
+      out += "0.";
+      out.append(static_cast<std::size_t>(-decpt), '0');
+      out += digits;
+    } else if (decpt >= ndigits) {
+      out += digits;
+      out.append(static_cast<std::size_t>(decpt - ndigits), '0');
+      out += ".0";
+    } else {
+      out += digits.substr(0, static_cast<std::size_t>(decpt));
+      out += '.';
+      out += digits.substr(static_cast<std::size_t>(decpt));
+    }
+  } else {
+    out += digits[0];
+    if (ndigits > 1) {
+      out += '.';
+      out += digits.substr(1);
+    }
+    out += 'e';
+    out += exponent < 0 ? '-' : '+';
+    int a = exponent < 0 ? -exponent : exponent;
+    if (a < 10) out += '0';
+    out += std::to_string(a);
+  }
+  return out;
+}
+
+// Minimal little-endian two's complement of a BigInt node (CPython's encode_long).
+std::string encode_long(const detail::BigIntNode& n) {
+  std::string bytes;
+  bytes.reserve(n.limb_count * 8 + 1);
+  for (std::uint32_t i = 0; i < n.limb_count; ++i)
+    for (int b = 0; b < 8; ++b) bytes += static_cast<char>(n.limbs[i] >> (8 * b));
+  while (!bytes.empty() && bytes.back() == 0) bytes.pop_back();
+  if (bytes.empty()) return bytes;
+  if (!n.negative) {
+    if (static_cast<unsigned char>(bytes.back()) & 0x80) bytes += '\0';
+    return bytes;
+  }
+  // Negate: two's complement of the magnitude, with room for the sign.
+  bytes += '\0';
+  bool carry = true;
+  for (char& c : bytes) {
+    unsigned v = static_cast<unsigned char>(~static_cast<unsigned char>(c)) + (carry ? 1u : 0u);
+    carry = v > 0xFF;
+    c = static_cast<char>(v);
+  }
+  while (bytes.size() > 1 && static_cast<unsigned char>(bytes.back()) == 0xFF &&
+         (static_cast<unsigned char>(bytes[bytes.size() - 2]) & 0x80))
+    bytes.pop_back();
+  return bytes;
+}
+
+std::string bigint_decimal(const detail::BigIntNode& n) { return detail::to_bigint(n).str(); }
+
+// ---------------------------------------------------------------------------------------------
+// Tasks of the explicit stack.
+
+enum class Step : std::uint8_t {
+  seq_items,      // save items[pos..end) of a slot array, then `close`
+  list_exact,     // exact list batching (§7.2) over a slot array
+  dict_exact,     // exact dict batching (§7.3)
+  set_exact,      // exact set batching, protocol ≥ 4 (§7.5)
+  object,         // an object node: phases of its creation, then its ops
+  close_reduce,   // after callable and args of a temporary reduce: R, recursion check, memoize
+};
+
+// What a seq_items task does once its items are saved.
+enum class Close : std::uint8_t {
+  none,
+  tuple,         // an exact tuple node: TUPLEn/TUPLE or the recursion form, memoize
+  args_tuple,    // a tuple saved as the arguments of `owner`
+  frozenset,     // FROZENSET or the recursion form, memoize
+  temp_tuple,    // a temporary tuple: TUPLEn/TUPLE, memoize without a key
+};
+
+struct Task {
+  explicit Task(Step s) noexcept : step(s) {}
+  Step step;
+  Close close = Close::none;
+  std::uint8_t phase = 0;
+  bool flag = false;
+  Slot slot;              // the node the task belongs to
+  const char* base = nullptr;
+  std::size_t stride = 0;
+  std::size_t pos = 0;
+  std::size_t end = 0;
+  std::size_t batch_end = 0;
+  std::size_t batch_start = 0;
+  const void* owner = nullptr;  // args_tuple: the object node whose arguments these are
+};
+
+const Slot& slot_at(const char* base, std::size_t stride, std::size_t i) {
+  return *reinterpret_cast<const Slot*>(base + i * stride);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Writer {
+  explicit Writer(WriteOptions o) : options(std::move(o)) {}
+
+  WriteOptions options;
+  int protocol = 4;
+  IdentityMemo memo;
+  std::uint64_t next_index = 0;
+  std::array<SingletonEntry, static_cast<std::size_t>(SingletonClass::count)> singletons{};
+  std::unordered_map<std::string, SingletonEntry> module_names;  // interned module-name strs
+  std::unordered_map<std::string, std::uint64_t> globals_by_name;  // "module\nqualname" → index
+  std::vector<Value> keepalive;  // values whose nodes are memo keys (dumped values, persistent ids)
+  Output out;
+  std::vector<Task> stack;
+  Heap* heap = nullptr;
+  bool cpython_identities = false;
+
+  void configure();
+  void begin(const Value& value);
+  void run();
+  std::string finish();
+  void reset_memo() {
+    memo.clear();
+    next_index = 0;
+    singletons.fill(SingletonEntry{});
+    module_names.clear();
+    globals_by_name.clear();
+    keepalive.clear();
+  }
+
+  // --- memo ------------------------------------------------------------------------------
+  std::uint64_t memoize_anonymous() {
+    std::uint64_t index = next_index++;
+    if (protocol >= 4) {
+      out.put(op(Op::MEMOIZE));
+    } else if (protocol >= 1) {
+      if (index < 256) {
+        out.put(op(Op::BINPUT), static_cast<char>(index));
+      } else if (index <= 0xFFFFFFFFu) {
+        out.op_u32(op(Op::LONG_BINPUT), static_cast<std::uint32_t>(index));
+      } else {
+        throw PicklingError("memo id too large for LONG_BINPUT");
+      }
+    } else {
+      out.put(op(Op::PUT));
+      out.write(std::to_string(index));
+      out.put('\n');
+    }
+    return index;
+  }
+  std::uint64_t memoize(const void* key) {
+    std::uint64_t index = memoize_anonymous();
+    memo.insert(key, index);
+    return index;
+  }
+  void get(std::uint64_t index) {
+    if (protocol >= 1) {
+      if (index < 256) {
+        out.put(op(Op::BINGET), static_cast<char>(index));
+      } else if (index <= 0xFFFFFFFFu) {
+        out.op_u32(op(Op::LONG_BINGET), static_cast<std::uint32_t>(index));
+      } else {
+        throw PicklingError("memo id too large for LONG_BINGET");
+      }
+    } else {
+      out.put(op(Op::GET));
+      out.write(std::to_string(index));
+      out.put('\n');
+    }
+  }
+
+  SingletonEntry& singleton(SingletonClass c, int offset = 0) {
+    return singletons[static_cast<std::size_t>(c) + static_cast<std::size_t>(offset)];
+  }
+  // A graph node that CPython would hold as the shared object `entry` stands for. With
+  // cpython_identities every such node is that object. Otherwise graph identities are taken as
+  // exact, and a node is linked only to a singleton first written as a temporary (the reader folded
+  // away the reduction that referenced the node): the first node of the class claims it.
+  // Returns true when a GET was written.
+  bool claim(SingletonEntry& entry, const void* key) {
+    if (entry.index == IdentityMemo::missing) return false;
+    if (!cpython_identities && entry.claimed) return false;
+    entry.claimed = true;
+    get(entry.index);
+    memo.insert(key, entry.index);
+    return true;
+  }
+  void record(SingletonEntry& entry, std::uint64_t index) {
+    if (entry.index == IdentityMemo::missing) {
+      entry.index = index;
+      entry.claimed = true;
+    }
+  }
+  // A temporary that is a shared object in CPython: GET when already written.
+  bool temp_singleton(SingletonEntry& entry) {
+    if (entry.index == IdentityMemo::missing) return false;
+    get(entry.index);
+    return true;
+  }
+
+  // --- scalars ---------------------------------------------------------------------------
+  void save_bool(bool b) {
+    if (protocol >= 2) {
+      out.put(b ? op(Op::NEWTRUE) : op(Op::NEWFALSE));
+    } else {
+      out.write(b ? "I01\n" : "I00\n");
+    }
+  }
+  void save_small_int(std::int64_t v) {
+    if (protocol >= 1) {
+      if (v >= 0 && v <= 0xFF) {
+        out.put(op(Op::BININT1), static_cast<char>(v));
+        return;
+      }
+      if (v >= 0 && v <= 0xFFFF) {
+        char* p = out.reserve(3);
+        p[0] = op(Op::BININT2);
+        p[1] = static_cast<char>(v);
+        p[2] = static_cast<char>(v >> 8);
+        return;
+      }
+      if (v >= INT32_MIN && v <= INT32_MAX) {
+        out.op_u32(op(Op::BININT), static_cast<std::uint32_t>(static_cast<std::int32_t>(v)));
+        return;
+      }
+      if (protocol >= 2) {
+        std::uint64_t u = static_cast<std::uint64_t>(v);
+        char bytes[9];
+        int n = 0;
+        for (int i = 0; i < 8; ++i) bytes[n++] = static_cast<char>(u >> (8 * i));
+        // Minimal two's complement: drop redundant sign bytes.
+        while (n > 1) {
+          auto last = static_cast<unsigned char>(bytes[n - 1]);
+          auto prev = static_cast<unsigned char>(bytes[n - 2]);
+          if ((last == 0 && !(prev & 0x80)) || (last == 0xFF && (prev & 0x80))) {
+            --n;
+          } else {
+            break;
+          }
+        }
+        char* p = out.reserve(2 + static_cast<std::size_t>(n));
+        p[0] = op(Op::LONG1);
+        p[1] = static_cast<char>(n);
+        std::memcpy(p + 2, bytes, static_cast<std::size_t>(n));
+        return;
+      }
+      out.put(op(Op::LONG));
+      out.write(std::to_string(v));
+      out.write("L\n");
+      return;
+    }
+    if (v >= INT32_MIN && v <= INT32_MAX) {
+      out.put(op(Op::INT));
+    } else {
+      out.put(op(Op::LONG));
+    }
+    out.write(std::to_string(v));
+    out.write(v >= INT32_MIN && v <= INT32_MAX ? "\n" : "L\n");
+  }
+  void save_big_int(const detail::BigIntNode& n) {
+    if (protocol >= 2) {
+      std::string bytes = encode_long(n);
+      if (bytes.size() < 256) {
+        out.put(op(Op::LONG1), static_cast<char>(bytes.size()));
+      } else if (bytes.size() <= 0x7FFFFFFFu) {
+        out.op_u32(op(Op::LONG4), static_cast<std::uint32_t>(bytes.size()));
+      } else {
+        throw PicklingError("int too large to pickle", PyExc::OverflowError);
+      }
+      out.write(bytes);
+      return;
+    }
+    out.put(op(Op::LONG));
+    out.write(bigint_decimal(n));
+    out.write("L\n");
+  }
+  void save_float(double f) {
+    if (protocol >= 1) {
+      std::uint64_t bits;
+      std::memcpy(&bits, &f, 8);
+      char* p = out.reserve(9);
+      p[0] = op(Op::BINFLOAT);
+      for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+      return;
+    }
+    out.put(op(Op::FLOAT));
+    out.write(float_repr(f));
+    out.put('\n');
+  }
+
+  // The opcodes of a str (without memoizing).
+  void write_str(std::string_view utf8) {
+    std::size_t n = utf8.size();
+    if (protocol == 0) {
+      std::string text = "V";
+      raw_unicode_escape(utf8, text);
+      text += '\n';
+      out.write(text);
+      return;
+    }
+    if (protocol >= 4 && n <= 0xFF) {
+      char* p = out.reserve(2 + n);
+      p[0] = op(Op::SHORT_BINUNICODE);
+      p[1] = static_cast<char>(n);
+      std::memcpy(p + 2, utf8.data(), n);
+      return;
+    }
+    char header[9];
+    if (n <= 0xFFFFFFFFu) {
+      header[0] = op(Op::BINUNICODE);
+      for (int i = 0; i < 4; ++i) header[1 + i] = static_cast<char>(std::uint64_t(n) >> (8 * i));
+      out.payload(header, 5, utf8.data(), n);
+    } else if (protocol >= 4) {
+      header[0] = op(Op::BINUNICODE8);
+      for (int i = 0; i < 8; ++i) header[1 + i] = static_cast<char>(std::uint64_t(n) >> (8 * i));
+      out.payload(header, 9, utf8.data(), n);
+    } else {
+      throw PicklingError(
+          "serializing a string larger than 4 GiB requires pickle protocol 4 or higher",
+          PyExc::OverflowError);
+    }
+  }
+  // The opcodes of a bytes, protocol ≥ 3 (without memoizing).
+  void write_bytes_opcode(std::string_view data) {
+    std::size_t n = data.size();
+    if (n <= 0xFF) {
+      char* p = out.reserve(2 + n);
+      p[0] = op(Op::SHORT_BINBYTES);
+      p[1] = static_cast<char>(n);
+      std::memcpy(p + 2, data.data(), n);
+      return;
+    }
+    char header[9];
+    if (n <= 0xFFFFFFFFu) {
+      header[0] = op(Op::BINBYTES);
+      for (int i = 0; i < 4; ++i) header[1 + i] = static_cast<char>(std::uint64_t(n) >> (8 * i));
+      out.payload(header, 5, data.data(), n);
+    } else if (protocol >= 4) {
+      header[0] = op(Op::BINBYTES8);
+      for (int i = 0; i < 8; ++i) header[1 + i] = static_cast<char>(std::uint64_t(n) >> (8 * i));
+      out.payload(header, 9, data.data(), n);
+    } else {
+      throw PicklingError(
+          "serializing a bytes object larger than 4 GiB requires pickle protocol 4 or higher",
+          PyExc::OverflowError);
+    }
+  }
+  void write_bytearray8(std::string_view data) {
+    char header[9];
+    header[0] = op(Op::BYTEARRAY8);
+    for (int i = 0; i < 8; ++i) header[1 + i] = static_cast<char>(std::uint64_t(data.size()) >> (8 * i));
+    out.payload(header, 9, data.data(), data.size());
+  }
+
+  // --- temporaries (objects CPython creates while reducing) -------------------------------
+  // A fresh str (memoized, never shared).
+  void save_temp_str(std::string_view utf8) {
+    out.boundary();
+    write_str(utf8);
+    memoize_anonymous();
+  }
+  // The latin-1 str CPython decodes from a bytes at protocol < 3.
+  void save_temp_latin1(std::string_view data) {
+    out.boundary();
+    if (data.size() == 1) {
+      SingletonEntry& e = singleton(SingletonClass::latin1_char, static_cast<unsigned char>(data[0]));
+      if (temp_singleton(e)) return;
+      std::string utf8;
+      auto c = static_cast<unsigned char>(data[0]);
+      if (c < 0x80) {
+        utf8 += static_cast<char>(c);
+      } else {
+        utf8 += static_cast<char>(0xC0 | (c >> 6));
+        utf8 += static_cast<char>(0x80 | (c & 0x3F));
+      }
+      write_str(utf8);
+      e.index = memoize_anonymous();
+      e.claimed = false;
+      return;
+    }
+    std::string utf8;
+    utf8.reserve(data.size() * 2);
+    for (char ch : data) {
+      auto c = static_cast<unsigned char>(ch);
+      if (c < 0x80) {
+        utf8 += static_cast<char>(c);
+      } else {
+        utf8 += static_cast<char>(0xC0 | (c >> 6));
+        utf8 += static_cast<char>(0x80 | (c & 0x3F));
+      }
+    }
+    write_str(utf8);
+    memoize_anonymous();
+  }
+  void save_temp_latin1_name() {
+    out.boundary();
+    SingletonEntry& e = singleton(SingletonClass::latin1_name);
+    if (temp_singleton(e)) return;
+    write_str("latin1");
+    e.index = memoize_anonymous();
+    e.claimed = false;
+  }
+  // A module-name str (interned in CPython: classes of one module share their __module__).
+  void save_temp_module_name(std::string_view module) {
+    out.boundary();
+    SingletonEntry& e = module_names[std::string(module)];
+    if (temp_singleton(e)) return;
+    write_str(module);
+    e.index = memoize_anonymous();
+    e.claimed = false;
+  }
+  void write_empty_tuple() {
+    if (protocol >= 1) {
+      out.put(op(Op::EMPTY_TUPLE));
+    } else {
+      out.put(op(Op::MARK), op(Op::TUPLE));
+    }
+  }
+  // Closing a temporary tuple of n items (its MARK was written before the items below protocol 2).
+  void close_temp_tuple(std::size_t n) {
+    if (protocol >= 2 && n >= 1 && n <= 3) {
+      static constexpr char ops[] = {0, op(Op::TUPLE1), op(Op::TUPLE2), op(Op::TUPLE3)};
+      out.put(ops[n]);
+    } else {
+      out.put(op(Op::TUPLE));
+    }
+    memoize_anonymous();
+  }
+  bool temp_tuple_needs_mark(std::size_t n) const { return !(protocol >= 2 && n <= 3); }
+
+  // A global by name (a type or function CPython refers to; one object per name).
+  // `node`: the graph node, if any. `module_slot`/`name_slot`: its str nodes (protocol ≥ 4).
+  void save_global(std::string_view module, std::string_view qualname, const void* node,
+                   const Slot* module_slot, const Slot* name_slot);
+  void write_global_opcode(std::string_view module, std::string_view name);
+  void save_builtin_global(std::string_view name) {
+    out.boundary();
+    save_global("builtins", name, nullptr, nullptr, nullptr);
+  }
+
+  // --- graph values ------------------------------------------------------------------------
+  void save(Slot s, bool consult_persistent_id = true, const void* args_owner = nullptr);
+  void save_str_node(Slot s);
+  void save_bytes_node(Slot s);
+  void save_bytearray_node(Slot s);
+  void save_tuple_node(Slot s, const void* args_owner);
+  void save_list_node(Slot s);
+  void save_dict_node(Slot s);
+  void save_set_node(Slot s, bool frozen);
+  void save_global_node(Slot s);
+  void save_object_node(Slot s);
+  void save_buffer_node(Slot s);
+  bool save_persistent(Slot s);
+
+  void step_seq(Task& t);
+  void step_list(Task& t);
+  void step_dict(Task& t);
+  void step_set(Task& t);
+  void step_object(Task& t);
+  void step_close_reduce(Task& t);
+
+  void push(Task t) { stack.push_back(t); }
+  Value value_of(Slot s) const { return Value(s, s.is_node() ? heap : nullptr); }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+void Writer::write_global_opcode(std::string_view module, std::string_view name) {
+  if (protocol < 3) {
+    if (options.fix_imports) {
+      detail::QualifiedName mapped = detail::py3_to_py2({module, name}, options.target_minor);
+      module = mapped.module;
+      name = mapped.name;
+    }
+    if (!is_ascii(module))
+      throw PicklingError("can't pickle module identifier '" + std::string(module) +
+                          "' using pickle protocol " + std::to_string(protocol));
+    if (!is_ascii(name))
+      throw PicklingError("can't pickle global identifier '" + std::string(name) +
+                          "' using pickle protocol " + std::to_string(protocol));
+  }
+  char* p = out.reserve(3 + module.size() + name.size());
+  p[0] = op(Op::GLOBAL);
+  std::memcpy(p + 1, module.data(), module.size());
+  p[1 + module.size()] = '\n';
+  std::memcpy(p + 2 + module.size(), name.data(), name.size());
+  p[2 + module.size() + name.size()] = '\n';
+}
+
+void Writer::save_global(std::string_view module, std::string_view qualname, const void* node,
+                                 const Slot* module_slot, const Slot* name_slot) {
+  std::string key;
+  key.reserve(module.size() + qualname.size() + 1);
+  key.append(module).append(1, '\n').append(qualname);
+  if (auto it = globals_by_name.find(key); it != globals_by_name.end()) {
+    get(it->second);
+    if (node != nullptr) memo.insert(node, it->second);
+    return;
+  }
+  auto remember = [&](std::uint64_t index) {
+    globals_by_name.emplace(key, index);
+    if (node != nullptr) memo.insert(node, index);
+  };
+
+  if (protocol >= 4) {
+    // Module and name are saved as ordinary str objects.
+    if (module_slot != nullptr) {
+      out.boundary();
+      if (std::uint64_t hit = memo.find(module_slot->p); hit != IdentityMemo::missing) {
+        get(hit);
+      } else {
+        SingletonEntry& e = module_names[std::string(module)];
+        if (!claim(e, module_slot->p)) {
+          write_str(module);
+          std::uint64_t index = memoize(module_slot->p);
+          record(e, index);
+        }
+      }
+    } else {
+      save_temp_module_name(module);
+    }
+    if (name_slot != nullptr) {
+      save(*name_slot, false);
+      // The name is a str node: save() wrote it inline (str nodes never push tasks).
+    } else {
+      save_temp_str(qualname);
+    }
+    out.put(op(Op::STACK_GLOBAL));
+    remember(memoize_anonymous());
+    return;
+  }
+
+  std::size_t dot = qualname.find('.');
+  if (dot == std::string_view::npos) {
+    write_global_opcode(module, qualname);
+    remember(memoize_anonymous());
+    return;
+  }
+
+  // A nested name below protocol 4: getattr(parent, name) for each component after the first.
+  // Components are found without recursion: levels[0] is the top-level name.
+  std::vector<std::string_view> prefixes;  // qualname prefixes, shortest first
+  for (std::size_t i = 0; i <= qualname.size(); ++i)
+    if (i == qualname.size() || qualname[i] == '.') prefixes.push_back(qualname.substr(0, i));
+  std::size_t levels = prefixes.size();  // the last one is qualname itself
+
+  if (options.target_minor >= 13) {
+    for (std::size_t i = 1; i < levels; ++i) {
+      save_builtin_global("getattr");
+      if (protocol < 2) out.put(op(Op::MARK));
+    }
+    write_global_opcode(module, prefixes[0]);
+    for (std::size_t i = 1; i < levels; ++i) {
+      std::size_t from = prefixes[i - 1].size() + 1;
+      save_temp_str(qualname.substr(from, prefixes[i].size() - from));
+      out.put(protocol >= 2 ? op(Op::TUPLE2) : op(Op::TUPLE));
+      out.put(op(Op::REDUCE));
+    }
+    remember(memoize_anonymous());
+    return;
+  }
+
+  // 3.8–3.12: the parent is saved as an object of its own (memoized); start from the longest
+  // prefix already written.
+  std::size_t known = 0;  // prefixes[known] is written (or will be written as the base)
+  std::uint64_t known_index = IdentityMemo::missing;
+  for (std::size_t i = levels - 1; i-- > 0;) {
+    std::string prefix_key = std::string(module) + '\n' + std::string(prefixes[i]);
+    if (auto it = globals_by_name.find(prefix_key); it != globals_by_name.end()) {
+      known = i;
+      known_index = it->second;
+      break;
+    }
+  }
+  for (std::size_t i = known + 1; i < levels; ++i) {
+    save_builtin_global("getattr");
+    out.boundary();  // save of the (parent, name) tuple
+    if (protocol < 2) out.put(op(Op::MARK));
+    if (i > known + 1) out.boundary();  // save of the parent, itself reduced
+  }
+  out.boundary();
+  if (known_index != IdentityMemo::missing) {
+    get(known_index);
+  } else {
+    write_global_opcode(module, prefixes[0]);
+    globals_by_name.emplace(std::string(module) + '\n' + std::string(prefixes[0]), memoize_anonymous());
+  }
+  for (std::size_t i = known + 1; i < levels; ++i) {
+    std::size_t from = prefixes[i - 1].size() + 1;
+    save_temp_str(qualname.substr(from, prefixes[i].size() - from));
+    out.put(protocol >= 2 ? op(Op::TUPLE2) : op(Op::TUPLE));
+    memoize_anonymous();
+    out.put(op(Op::REDUCE));
+    std::uint64_t index = memoize_anonymous();
+    if (i + 1 < levels) {
+      globals_by_name.emplace(std::string(module) + '\n' + std::string(prefixes[i]), index);
+    } else {
+      remember(index);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+bool Writer::save_persistent(Slot s) {
+  std::optional<Value> pid = options.persistent_id(value_of(s));
+  if (!pid) return false;
+  keepalive.push_back(*pid);
+  if (protocol == 0) {
+    if (!pid->is_str() || !is_ascii(pid->as_str()))
+      throw PicklingError("persistent IDs in protocol 0 must be ASCII strings");
+    out.put(op(Op::PERSID));
+    out.write(pid->as_str());
+    out.put('\n');
+    return true;
+  }
+  // The pid and everything in it are saved without consulting persistent_id. BINPERSID follows
+  // once the pid is complete: queue it under the pid's own tasks.
+  Task t(Step::seq_items);
+  t.close = Close::none;
+  t.base = nullptr;
+  t.pos = t.end = 0;
+  t.phase = 1;  // marks "emit BINPERSID when done"
+  push(t);
+  Heap* saved_heap = heap;
+  heap = pid->heap();
+  save(pid->slot(), false);
+  heap = saved_heap;
+  return true;
+}
+
+void Writer::save(Slot s, bool consult_persistent_id, const void* args_owner) {
+  out.boundary();
+  if (consult_persistent_id && options.persistent_id && save_persistent(s)) return;
+  switch (s.tag) {
+    case Tag::none:
+      out.put(op(Op::NONE));
+      return;
+    case Tag::boolean:
+      save_bool(s.b);
+      return;
+    case Tag::small_int:
+      save_small_int(s.i);
+      return;
+    case Tag::floating:
+      save_float(s.f);
+      return;
+    case Tag::big_int:
+      save_big_int(detail::node<detail::BigIntNode>(s));
+      return;
+    default:
+      break;
+  }
+  if (std::uint64_t hit = memo.find(s.p); hit != IdentityMemo::missing) {
+    get(hit);
+    return;
+  }
+  switch (s.tag) {
+    case Tag::str:
+      save_str_node(s);
+      return;
+    case Tag::bytes:
+      save_bytes_node(s);
+      return;
+    case Tag::bytearray:
+      save_bytearray_node(s);
+      return;
+    case Tag::tuple:
+      save_tuple_node(s, args_owner);
+      return;
+    case Tag::list:
+      save_list_node(s);
+      return;
+    case Tag::dict:
+      save_dict_node(s);
+      return;
+    case Tag::set:
+      save_set_node(s, false);
+      return;
+    case Tag::frozenset:
+      save_set_node(s, true);
+      return;
+    case Tag::global:
+      save_global_node(s);
+      return;
+    case Tag::object:
+      save_object_node(s);
+      return;
+    case Tag::buffer:
+      save_buffer_node(s);
+      return;
+    default:
+      throw PicklingError("cannot pickle a value of unknown kind");
+  }
+}
+
+void Writer::save_str_node(Slot s) {
+  const auto& n = detail::node<StringNode>(s);
+  std::string_view text(n.data, n.size);
+  SingletonEntry* entry = nullptr;
+  if (text.empty()) {
+    entry = &singleton(SingletonClass::empty_str);
+  } else if (int c = single_latin1_char(text); c >= 0) {
+    entry = &singleton(SingletonClass::latin1_char, c);
+  }
+  if (entry != nullptr && claim(*entry, s.p)) return;
+  write_str(text);
+  std::uint64_t index = memoize(s.p);
+  if (entry != nullptr) record(*entry, index);
+}
+
+void Writer::save_bytes_node(Slot s) {
+  const auto& n = detail::node<StringNode>(s);
+  std::string_view data(n.data, n.size);
+  SingletonEntry* entry = nullptr;
+  if (data.empty()) {
+    entry = &singleton(SingletonClass::empty_bytes);
+  } else if (data.size() == 1) {
+    entry = &singleton(SingletonClass::one_byte, static_cast<unsigned char>(data[0]));
+  }
+  if (entry != nullptr && claim(*entry, s.p)) return;
+  if (protocol >= 3) {
+    write_bytes_opcode(data);
+  } else if (data.empty()) {
+    save_builtin_global("bytes");
+    out.boundary();
+    write_empty_tuple();
+    out.put(op(Op::REDUCE));
+  } else {
+    out.boundary();
+    save_global("_codecs", "encode", nullptr, nullptr, nullptr);
+    out.boundary();  // the (str, 'latin1') tuple
+    if (protocol < 2) out.put(op(Op::MARK));
+    save_temp_latin1(data);
+    save_temp_latin1_name();
+    close_temp_tuple(2);
+    out.put(op(Op::REDUCE));
+  }
+  std::uint64_t index = memoize(s.p);
+  if (entry != nullptr) record(*entry, index);
+}
+
+void Writer::save_bytearray_node(Slot s) {
+  const auto& n = detail::node<StringNode>(s);
+  std::string_view data(n.data, n.size);
+  if (protocol >= 5) {
+    write_bytearray8(data);
+    memoize(s.p);
+    return;
+  }
+  save_builtin_global("bytearray");
+  out.boundary();
+  if (data.empty()) {
+    write_empty_tuple();
+  } else {
+    if (protocol < 2) out.put(op(Op::MARK));
+    // The temporary bytes(obj): a shared singleton when it has 0 or 1 byte.
+    out.boundary();
+    SingletonEntry* entry =
+        data.size() == 1 ? &singleton(SingletonClass::one_byte, static_cast<unsigned char>(data[0])) : nullptr;
+    if (entry == nullptr || !temp_singleton(*entry)) {
+      if (protocol >= 3) {
+        write_bytes_opcode(data);
+      } else {
+        save_global("_codecs", "encode", nullptr, nullptr, nullptr);
+        out.boundary();
+        if (protocol < 2) out.put(op(Op::MARK));
+        save_temp_latin1(data);
+        save_temp_latin1_name();
+        close_temp_tuple(2);
+        out.put(op(Op::REDUCE));
+      }
+      std::uint64_t index = memoize_anonymous();
+      if (entry != nullptr) {
+        entry->index = index;
+        entry->claimed = false;
+      }
+    }
+    close_temp_tuple(1);
+  }
+  out.put(op(Op::REDUCE));
+  memoize(s.p);
+}
+
+void Writer::save_tuple_node(Slot s, const void* args_owner) {
+  const auto& n = detail::node<SeqNode>(s);
+  if (n.size == 0) {
+    write_empty_tuple();
+    return;
+  }
+  Task t(Step::seq_items);
+  t.close = args_owner != nullptr ? Close::args_tuple : Close::tuple;
+  t.owner = args_owner;
+  t.slot = s;
+  t.base = reinterpret_cast<const char*>(n.items);
+  t.stride = sizeof(Slot);
+  t.end = n.size;
+  if (!(protocol >= 2 && n.size <= 3)) out.put(op(Op::MARK));
+  push(t);
+}
+
+void Writer::save_list_node(Slot s) {
+  const auto& n = detail::node<SeqNode>(s);
+  if (protocol >= 1) {
+    out.put(op(Op::EMPTY_LIST));
+  } else {
+    out.put(op(Op::MARK), op(Op::LIST));
+  }
+  memoize(s.p);
+  if (n.size == 0) return;
+  Task t(Step::list_exact);
+  t.slot = s;
+  t.base = reinterpret_cast<const char*>(n.items);
+  t.stride = sizeof(Slot);
+  t.end = n.size;
+  push(t);
+}
+
+void Writer::save_dict_node(Slot s) {
+  const auto& n = detail::node<DictNode>(s);
+  if (protocol >= 1) {
+    out.put(op(Op::EMPTY_DICT));
+  } else {
+    out.put(op(Op::MARK), op(Op::DICT));
+  }
+  memoize(s.p);
+  if (n.size == 0) return;
+  Task t(Step::dict_exact);
+  t.slot = s;
+  t.base = reinterpret_cast<const char*>(n.entries);
+  t.stride = sizeof(DictEntry);
+  t.end = n.size;
+  push(t);
+}
+
+void Writer::save_set_node(Slot s, bool frozen) {
+  const auto& n = detail::node<DictNode>(s);
+  SingletonEntry* entry = nullptr;
+  if (frozen && n.size == 0 && cpython_identities && options.target_minor <= 9) {
+    entry = &singleton(SingletonClass::empty_frozenset);
+    if (claim(*entry, s.p)) return;
+  }
+  const char* base = reinterpret_cast<const char*>(n.entries);
+  if (protocol >= 4) {
+    if (!frozen) {
+      out.put(op(Op::EMPTY_SET));
+      memoize(s.p);
+      if (n.size == 0) return;
+      Task t(Step::set_exact);
+      t.slot = s;
+      t.base = base;
+      t.stride = sizeof(DictEntry);
+      t.end = n.size;
+      push(t);
+      return;
+    }
+    out.put(op(Op::MARK));
+    Task t(Step::seq_items);
+    t.close = Close::frozenset;
+    t.slot = s;
+    t.base = base;
+    t.stride = sizeof(DictEntry);
+    t.end = n.size;
+    push(t);
+    return;
+  }
+  // (set, (list(obj),)) / (frozenset, (list(obj),))
+  save_builtin_global(frozen ? "frozenset" : "set");
+  out.boundary();  // the 1-tuple
+  if (protocol < 2) out.put(op(Op::MARK));
+  Task close(Step::close_reduce);
+  close.slot = s;
+  close.phase = 0;
+  push(close);
+  out.boundary();  // the list
+  if (protocol >= 1) {
+    out.put(op(Op::EMPTY_LIST));
+  } else {
+    out.put(op(Op::MARK), op(Op::LIST));
+  }
+  memoize_anonymous();
+  if (n.size == 0) return;
+  Task t(Step::list_exact);
+  t.base = base;
+  t.stride = sizeof(DictEntry);
+  t.end = n.size;
+  push(t);
+}
+
+void Writer::step_close_reduce(Task& t) {
+  // After the list of a set reduce: close the 1-tuple, REDUCE, memoize or the recursion form.
+  Slot s = t.slot;
+  stack.pop_back();
+  close_temp_tuple(1);
+  out.put(op(Op::REDUCE));
+  if (std::uint64_t hit = memo.find(s.p); hit != IdentityMemo::missing) {
+    out.put(op(Op::POP));
+    get(hit);
+    return;
+  }
+  memoize(s.p);
+}
+
+void Writer::save_global_node(Slot s) {
+  const auto& g = detail::node<GlobalNode>(s);
+  const auto& m = detail::node<StringNode>(g.module);
+  const auto& q = detail::node<StringNode>(g.name);
+  save_global(std::string_view(m.data, m.size), std::string_view(q.data, q.size), s.p, &g.module,
+              &g.name);
+}
+
+void Writer::save_buffer_node(Slot s) {
+  const auto& b = detail::node<detail::BufferNode>(s);
+  if (protocol < 5)
+    throw PicklingError(options.target_minor >= 13
+                            ? "PickleBuffer can only be pickled with protocol >= 5"
+                            : "PickleBuffer can only pickled with protocol >= 5");
+  bool in_band = true;
+  if (options.buffer_callback) in_band = options.buffer_callback(value_of(s));
+  std::string_view data(b.data, b.size);
+  if (in_band) {
+    if (b.readonly) {
+      write_bytes_opcode(data);
+    } else {
+      write_bytearray8(data);
+    }
+    memoize(s.p);
+    return;
+  }
+  out.put(op(Op::NEXT_BUFFER));
+  if (b.readonly) out.put(op(Op::READONLY_BUFFER));
+}
+
+void Writer::save_object_node(Slot s) {
+  const auto& o = detail::node<ObjectNode>(s);
+  Task t(Step::object);
+  t.slot = s;
+  t.phase = 0;
+  switch (o.form) {
+    case ObjectForm::ext: {
+      std::int32_t code = o.ext_code;
+      if (protocol >= 2) {
+        if (code >= 0 && code <= 0xFF) {
+          out.put(op(Op::EXT1), static_cast<char>(code));
+        } else if (code >= 0 && code <= 0xFFFF) {
+          char* p = out.reserve(3);
+          p[0] = op(Op::EXT2);
+          p[1] = static_cast<char>(code);
+          p[2] = static_cast<char>(code >> 8);
+        } else {
+          out.op_u32(op(Op::EXT4), static_cast<std::uint32_t>(code));
+        }
+        t.phase = 10;  // straight to the ops
+        push(t);
+        return;
+      }
+      // No EXT opcodes below protocol 2: the global itself.
+      t.phase = 11;
+      push(t);
+      return;
+    }
+    case ObjectForm::persid:
+      if (o.args.tag == Tag::str && protocol == 0) {
+        const auto& pid = detail::node<StringNode>(o.args);
+        out.put(op(Op::PERSID));
+        out.write(pid.data, pid.size);
+        out.put('\n');
+        t.phase = 10;
+        push(t);
+        return;
+      }
+      t.phase = 20;  // BINPERSID form
+      push(t);
+      return;
+    case ObjectForm::binpersid:
+      if (protocol == 0) {
+        if (o.args.tag != Tag::str ||
+            !is_ascii(std::string_view(detail::node<StringNode>(o.args).data,
+                                       detail::node<StringNode>(o.args).size)))
+          throw PicklingError("persistent IDs in protocol 0 must be ASCII strings");
+        const auto& pid = detail::node<StringNode>(o.args);
+        out.put(op(Op::PERSID));
+        out.write(pid.data, pid.size);
+        out.put('\n');
+        t.phase = 10;
+        push(t);
+        return;
+      }
+      t.phase = 20;
+      push(t);
+      return;
+    case ObjectForm::inst:
+    case ObjectForm::obj:
+      out.put(op(Op::MARK));
+      push(t);
+      return;
+    default:
+      push(t);
+      return;
+  }
+}
+
+// Object creation phases:
+//   reduce:    0 save callable, 1 save args, 2 REDUCE + memo
+//   newobj:    0 save cls, 1 save args, 2 NEWOBJ + memo           (protocol < 2: copyreg.__newobj__)
+//   newobj_ex: 0 save cls, 1 save args, 3 save kwargs, 2 NEWOBJ_EX + memo
+//   inst:      (MARK written) 30.. save each arg, then INST module name + memo
+//   obj:       (MARK written) 0 save cls, 30.. args, then OBJ + memo
+//   ext/persid: 10 ops; 11 global below protocol 2; 20 save pid, 21 BINPERSID
+//   10: the ops, `pos` = next op
+void Writer::step_object(Task& t) {
+  const auto& o = detail::node<ObjectNode>(t.slot);
+  switch (t.phase) {
+    case 0: {
+      if (o.form == ObjectForm::newobj && protocol < 2) {
+        // copyreg.__newobj__(cls, *args)
+        t.phase = 40;
+        out.boundary();
+        save_global("copyreg", "__newobj__", nullptr, nullptr, nullptr);
+        return;
+      }
+      if (o.form == ObjectForm::newobj_ex && protocol < 4) {
+        // Generic reduce with copyreg.__newobj_ex__ and the tuple (cls, args, kwargs).
+        t.phase = 50;
+        out.boundary();
+        save_global("copyreg", "__newobj_ex__", nullptr, nullptr, nullptr);
+        return;
+      }
+      t.phase = o.form == ObjectForm::inst ? 30 : (o.form == ObjectForm::obj ? 29 : 1);
+      if (o.form == ObjectForm::inst) return;  // INST has no callable on the stack
+      save(o.callable);
+      return;
+    }
+    case 1:
+      t.phase = o.form == ObjectForm::newobj_ex ? 3 : 2;
+      save(o.args, true, t.slot.p);
+      return;
+    case 3:
+      t.phase = 2;
+      save(o.kwargs);
+      return;
+    case 29:
+      t.phase = 30;
+      t.pos = 0;
+      [[fallthrough]];
+    case 30: {
+      // Arguments of INST / OBJ, spread on the stack.
+      std::size_t count = o.args.tag == Tag::tuple ? detail::node<SeqNode>(o.args).size : 0;
+      if (t.pos < count) {
+        Slot item = detail::node<SeqNode>(o.args).items[t.pos++];
+        save(item);
+        return;
+      }
+      if (o.form == ObjectForm::inst) {
+        const auto& g = detail::node<GlobalNode>(o.callable);
+        const auto& m = detail::node<StringNode>(g.module);
+        const auto& q = detail::node<StringNode>(g.name);
+        std::string text = "i";
+        text.append(m.data, m.size).append(1, '\n').append(q.data, q.size).append(1, '\n');
+        out.write(text);
+      } else {
+        out.put(op(Op::OBJ));
+      }
+      t.phase = 2;
+      [[fallthrough]];
+    }
+    case 2: {
+      if (o.form == ObjectForm::reduce || o.form == ObjectForm::newobj ||
+          o.form == ObjectForm::newobj_ex) {
+        out.put(o.form == ObjectForm::reduce   ? op(Op::REDUCE)
+                : o.form == ObjectForm::newobj ? op(Op::NEWOBJ)
+                                               : op(Op::NEWOBJ_EX));
+      }
+      if (std::uint64_t hit = memo.find(t.slot.p); hit != IdentityMemo::missing) {
+        // Reached again while saving its own callable/arguments: CPython discards this copy
+        // and writes neither list/dict items nor state.
+        out.put(op(Op::POP));
+        get(hit);
+        stack.pop_back();
+        return;
+      }
+      memoize(t.slot.p);
+      t.phase = 10;
+      t.pos = 0;
+      [[fallthrough]];
+    }
+    case 10: {
+      // The ops, batched like CPython's generic list/dict items (§7.4): `batch_end` ends the batch
+      // being written, `end` holds its closing opcode, `flag` = the value of a SETITEM is next.
+      if (t.flag) {
+        t.flag = false;
+        save(o.ops[t.pos - 1].second);
+        return;
+      }
+      if (t.pos < t.batch_end) {
+        const ObjectOpEntry& e = o.ops[t.pos++];
+        t.flag = e.op == ObjectOp::setitem;
+        save(e.first);
+        return;
+      }
+      if (t.end != 0) {
+        out.put(static_cast<char>(t.end));
+        t.end = 0;
+      }
+      if (t.pos >= o.op_count) {
+        stack.pop_back();
+        return;
+      }
+      const ObjectOpEntry& e = o.ops[t.pos];
+      if (e.op == ObjectOp::build) {
+        t.batch_end = t.pos + 1;
+        t.end = static_cast<unsigned char>(op(Op::BUILD));
+        return;
+      }
+      std::size_t run = t.pos;
+      while (run < o.op_count && run - t.pos < batch_size && o.ops[run].op == e.op) ++run;
+      if (protocol == 0) run = t.pos + 1;  // no batches in protocol 0
+      std::size_t count = run - t.pos;
+      t.batch_end = run;
+      if (count == 1 && e.op != ObjectOp::additem) {
+        t.end = static_cast<unsigned char>(e.op == ObjectOp::append ? op(Op::APPEND) : op(Op::SETITEM));
+      } else {
+        out.put(op(Op::MARK));
+        t.end = static_cast<unsigned char>(e.op == ObjectOp::append    ? op(Op::APPENDS)
+                                           : e.op == ObjectOp::setitem ? op(Op::SETITEMS)
+                                                                       : op(Op::ADDITEMS));
+      }
+      return;
+    }
+    case 11: {
+      t.phase = 10;
+      t.pos = 0;
+      save(o.callable);
+      return;
+    }
+    case 20:
+      t.phase = 21;
+      save(o.args, false);
+      return;
+    case 21:
+      out.put(op(Op::BINPERSID));
+      t.phase = 10;
+      t.pos = 0;
+      return;
+    // protocol < 2 newobj: copyreg.__newobj__ (cls, *args) REDUCE
+    case 40: {
+      std::size_t count = o.args.tag == Tag::tuple ? detail::node<SeqNode>(o.args).size : 0;
+      out.boundary();
+      if (temp_tuple_needs_mark(count + 1)) out.put(op(Op::MARK));
+      t.phase = 41;
+      t.pos = 0;
+      save(o.callable);
+      return;
+    }
+    case 41: {
+      std::size_t count = o.args.tag == Tag::tuple ? detail::node<SeqNode>(o.args).size : 0;
+      if (t.pos < count) {
+        Slot item = detail::node<SeqNode>(o.args).items[t.pos++];
+        save(item);
+        return;
+      }
+      close_temp_tuple(count + 1);
+      t.pos = 0;
+      t.batch_end = 0;
+      t.end = 0;
+      out.put(op(Op::REDUCE));
+      if (std::uint64_t hit = memo.find(t.slot.p); hit != IdentityMemo::missing) {
+        out.put(op(Op::POP));
+        get(hit);
+        stack.pop_back();
+        return;
+      }
+      memoize(t.slot.p);
+      t.phase = 10;
+      return;
+    }
+    // protocol < 4 newobj_ex: copyreg.__newobj_ex__ (cls, args, kwargs) REDUCE
+    case 50:
+      out.boundary();
+      if (temp_tuple_needs_mark(3)) out.put(op(Op::MARK));
+      t.phase = 51;
+      save(o.callable);
+      return;
+    case 51:
+      t.phase = 52;
+      save(o.args);
+      return;
+    case 52:
+      t.phase = 53;
+      save(o.kwargs);
+      return;
+    case 53:
+      close_temp_tuple(3);
+      out.put(op(Op::REDUCE));
+      if (std::uint64_t hit = memo.find(t.slot.p); hit != IdentityMemo::missing) {
+        out.put(op(Op::POP));
+        get(hit);
+        stack.pop_back();
+        return;
+      }
+      memoize(t.slot.p);
+      t.phase = 10;
+      t.pos = 0;
+      return;
+    default:
+      stack.pop_back();
+      return;
+  }
+}
+
+// Items of a tuple / frozenset / temporary, then its closing.
+void Writer::step_seq(Task& t) {
+  if (t.pos < t.end) {
+    Slot item = slot_at(t.base, t.stride, t.pos++);
+    save(item);
+    return;
+  }
+  Task done = t;
+  stack.pop_back();
+  switch (done.close) {
+    case Close::none:
+      if (done.phase == 1) out.put(op(Op::BINPERSID));
+      return;
+    case Close::tuple:
+    case Close::args_tuple: {
+      std::size_t n = done.end;
+      std::uint64_t hit = memo.find(done.slot.p);
+      bool fresh_copy = done.close == Close::args_tuple && done.owner != nullptr &&
+                        memo.find(done.owner) != IdentityMemo::missing;
+      if (hit != IdentityMemo::missing && !fresh_copy) {
+        if (protocol >= 2 && n <= 3) {
+          for (std::size_t i = 0; i < n; ++i) out.put(op(Op::POP));
+        } else if (protocol >= 1) {
+          out.put(op(Op::POP_MARK));
+        } else {
+          for (std::size_t i = 0; i <= n; ++i) out.put(op(Op::POP));
+        }
+        get(hit);
+        return;
+      }
+      if (protocol >= 2 && n <= 3) {
+        static constexpr char ops[] = {0, op(Op::TUPLE1), op(Op::TUPLE2), op(Op::TUPLE3)};
+        out.put(ops[n]);
+      } else {
+        out.put(op(Op::TUPLE));
+      }
+      if (hit != IdentityMemo::missing) {
+        // A second CPython tuple object for the arguments of a re-entered reduction.
+        memoize_anonymous();
+      } else {
+        memoize(done.slot.p);
+      }
+      return;
+    }
+    case Close::frozenset: {
+      if (std::uint64_t hit = memo.find(done.slot.p); hit != IdentityMemo::missing) {
+        out.put(op(Op::POP_MARK));
+        get(hit);
+        return;
+      }
+      out.put(op(Op::FROZENSET));
+      std::uint64_t index = memoize(done.slot.p);
+      if (detail::node<DictNode>(done.slot).size == 0 && cpython_identities &&
+          options.target_minor <= 9)
+        record(singleton(SingletonClass::empty_frozenset), index);
+      return;
+    }
+    case Close::temp_tuple:
+      close_temp_tuple(done.end);
+      return;
+  }
+}
+
+// Exact list (§7.2): length 1 → APPEND; otherwise batches of ≤ 1000, each `( … e`.
+// Protocol 0: `x a` for each item. `flag` = inside a batch.
+void Writer::step_list(Task& t) {
+  if (protocol == 0) {
+    if (t.flag) {
+      out.put(op(Op::APPEND));
+      t.flag = false;
+    }
+    if (t.pos >= t.end) {
+      stack.pop_back();
+      return;
+    }
+    t.flag = true;
+    Slot item = slot_at(t.base, t.stride, t.pos++);
+    save(item);
+    return;
+  }
+  if (t.end == 1) {
+    if (t.pos == 0) {
+      t.pos = 1;
+      save(slot_at(t.base, t.stride, 0));
+      return;
+    }
+    out.put(op(Op::APPEND));
+    stack.pop_back();
+    return;
+  }
+  if (t.pos < t.batch_end) {
+    Slot item = slot_at(t.base, t.stride, t.pos++);
+    save(item);
+    return;
+  }
+  if (t.flag) {
+    out.put(op(Op::APPENDS));
+    t.flag = false;
+  }
+  if (t.pos >= t.end) {
+    stack.pop_back();
+    return;
+  }
+  out.put(op(Op::MARK));
+  t.flag = true;
+  t.batch_end = std::min(t.pos + batch_size, t.end);
+}
+
+// Exact dict (§7.3): 1 item → SETITEM; otherwise batches `( … u` repeated while the batch just
+// written was full (so sizes that are multiples of 1000 end with an empty batch).
+// `phase` 1 = the value of entry pos-1 is next.
+void Writer::step_dict(Task& t) {
+  if (t.phase == 1) {
+    t.phase = 0;
+    Slot value = reinterpret_cast<const DictEntry*>(t.base)[t.pos - 1].value;
+    save(value);
+    return;
+  }
+  auto entries = reinterpret_cast<const DictEntry*>(t.base);
+  if (protocol == 0 || t.end == 1) {
+    if (t.flag) {
+      out.put(op(Op::SETITEM));
+      t.flag = false;
+    }
+    if (t.pos >= t.end) {
+      stack.pop_back();
+      return;
+    }
+    t.flag = true;
+    t.phase = 1;
+    Slot key = entries[t.pos++].key;
+    save(key);
+    return;
+  }
+  if (t.pos < t.batch_end) {
+    t.phase = 1;
+    Slot key = entries[t.pos++].key;
+    save(key);
+    return;
+  }
+  if (t.flag) {
+    out.put(op(Op::SETITEMS));
+    t.flag = false;
+    if (t.pos - t.batch_start != batch_size) {
+      stack.pop_back();
+      return;
+    }
+  }
+  out.put(op(Op::MARK));
+  t.flag = true;
+  t.batch_start = t.pos;
+  t.batch_end = std::min(t.pos + batch_size, t.end);
+}
+
+// Exact set, protocol ≥ 4: like the dict batching, with ADDITEMS.
+void Writer::step_set(Task& t) {
+  auto entries = reinterpret_cast<const DictEntry*>(t.base);
+  if (t.pos < t.batch_end) {
+    Slot item = entries[t.pos++].key;
+    save(item);
+    return;
+  }
+  if (t.flag) {
+    out.put(op(Op::ADDITEMS));
+    t.flag = false;
+    if (t.pos - t.batch_start != batch_size) {
+      stack.pop_back();
+      return;
+    }
+  }
+  out.put(op(Op::MARK));
+  t.flag = true;
+  t.batch_start = t.pos;
+  t.batch_end = std::min(t.pos + batch_size, t.end);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void Writer::run() {
+  while (!stack.empty()) {
+    Task& t = stack.back();
+    switch (t.step) {
+      case Step::seq_items:
+        step_seq(t);
+        break;
+      case Step::list_exact:
+        step_list(t);
+        break;
+      case Step::dict_exact:
+        step_dict(t);
+        break;
+      case Step::set_exact:
+        step_set(t);
+        break;
+      case Step::object:
+        step_object(t);
+        break;
+      case Step::close_reduce:
+        step_close_reduce(t);
+        break;
+    }
+  }
+}
+
+namespace {
+
+int resolve_protocol(const WriteOptions& options) {
+  int protocol = options.protocol;
+  if (protocol == -1) return default_protocol(options.target_minor);
+  if (protocol < 0) return 5;
+  if (protocol > 5) throw PicklingError("pickle protocol must be <= 5", PyExc::ValueError);
+  return protocol;
+}
+
+}  // namespace
+
+void Writer::begin(const Value& value) {
+  stack.clear();
+  heap = value.heap();
+  if (value.slot().is_node()) keepalive.push_back(value);
+  if (protocol >= 2) out.put(op(Op::PROTO), static_cast<char>(protocol));
+  out.framing = protocol >= 4;
+  save(value.slot());
+}
+
+std::string Writer::finish() {
+  run();
+  out.put(op(Op::STOP));
+  out.commit_frame();
+  out.framing = false;
+  return out.take();
+}
+
+void Writer::configure() {
+  protocol = resolve_protocol(options);
+  if (options.buffer_callback && protocol < 5)
+    throw PicklingError("buffer_callback needs protocol >= 5", PyExc::ValueError);
+  cpython_identities = options.identities == Identities::cpython;
+}
+
+}  // namespace
+
+std::string dumps(const Value& value, const WriteOptions& options) {
+  Writer writer(options);
+  writer.configure();
+  writer.begin(value);
+  return writer.finish();
+}
+
+struct Pickler::State {
+  Writer writer;
+  std::ostream* stream;
+};
+
+Pickler::Pickler(std::ostream& out, WriteOptions options)
+    : state_(std::make_unique<State>(State{Writer(std::move(options)), &out})) {
+  state_->writer.configure();
+}
+
+Pickler::~Pickler() = default;
+
+void Pickler::dump(const Value& value) {
+  state_->writer.begin(value);
+  std::string bytes = state_->writer.finish();
+  state_->stream->write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+void Pickler::clear_memo() { state_->writer.reset_memo(); }
+
+}  // namespace pickle

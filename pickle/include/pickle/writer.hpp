@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -19,12 +20,26 @@
 
 namespace pickle {
 
+// Which values are the same object, for memoization.
+enum class Identities : std::uint8_t {
+  // Graph identity only: two nodes are one object exactly when they are the same node. Right for
+  // values loaded from pickles (the reader keeps CPython's sharing). Temporaries of reductions
+  // that CPython shares (1-character latin-1 strs, 1-byte bytes, 'latin1', type objects) are still
+  // shared, and linked to the first graph node that stands for them.
+  graph,
+  // Also treat as one object what CPython always shares: the empty str and bytes, 1-character
+  // latin-1 strs, 1-byte bytes, module names of globals (interned), and in 3.8–3.9 the empty
+  // frozenset. Right for values built in C++ or parsed from literals (pickle::parse_literal).
+  cpython,
+};
+
 struct WriteOptions {
   // -1: the target version's default (4 for 3.8–3.13, 5 for 3.14).
   int protocol = -1;
   // The CPython 3.x minor version whose output to reproduce (8 … 14).
   int target_minor = 11;
   bool fix_imports = true;  // Python 2 names at protocols 0–2
+  Identities identities = Identities::graph;
   // Protocol 5 buffers (Kind::buffer values): return true to write the buffer in-band, false to
   // leave it out-of-band (NEXT_BUFFER). Without a callback every buffer is written in-band.
   std::function<bool(const Value& buffer)> buffer_callback;

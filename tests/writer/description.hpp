@@ -1,0 +1,231 @@
+// Test support: builds a pickle::Value graph from the identity-keeping text description written by
+// tests/writer/describe.py (see its docstring for the grammar). Iterative, like everything else.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pickle/value.hpp"
+#include "value_impl.hpp"
+
+namespace pickle::testing {
+
+inline std::string unhex(std::string_view hex) {
+  std::string out;
+  out.reserve(hex.size() / 2);
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw std::invalid_argument("bad hex digit");
+  };
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(nibble(hex[i]) * 16 + nibble(hex[i + 1]));
+  return out;
+}
+
+inline std::string to_hex(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (char c : bytes) {
+    out += digits[static_cast<unsigned char>(c) >> 4];
+    out += digits[static_cast<unsigned char>(c) & 15];
+  }
+  return out;
+}
+
+inline Value build_description(std::string_view text) {
+  struct Frame {
+    char tag;
+    std::vector<Value> items;
+    int label = -1;
+    Value container;  // list/dict/set, or the object once created
+    char form = 0;
+    bool created = false;
+  };
+  struct Patch {
+    Value container;
+    bool is_list;
+    std::size_t index;
+    Value key;
+  };
+  std::map<int, Value> labels;
+  std::map<int, std::vector<Patch>> pending;
+  std::vector<Frame> stack;
+  stack.push_back(Frame{'^', {}, -1, Value(), 0, false});
+  int pending_label = -1;
+  std::istringstream in{std::string(text)};
+  std::string tok;
+
+  auto set_label = [&](int label, const Value& v) {
+    labels[label] = v;
+    auto it = pending.find(label);
+    if (it == pending.end()) return;
+    for (Patch& p : it->second) {
+      if (p.is_list) {
+        p.container.set_list_item(p.index, v);
+      } else {
+        p.container.set_item(p.key, v);
+      }
+    }
+    pending.erase(it);
+  };
+
+  while (in >> tok) {
+    Value value;
+    bool is_pending = false;
+    int pending_ref = -1;
+    char c = tok[0];
+    if (c == '=') {
+      pending_label = std::stoi(tok.substr(1));
+      continue;
+    }
+    if (c == '(') {
+      Frame f{tok[1], {}, pending_label, Value(), 0, false};
+      pending_label = -1;
+      if (f.tag == 'l') f.container = Value::list();
+      if (f.tag == 'd') f.container = Value::dict();
+      if (f.tag == 'S') f.container = Value::set();
+      if (f.label >= 0 && (f.tag == 'l' || f.tag == 'd' || f.tag == 'S')) set_label(f.label, f.container);
+      stack.push_back(std::move(f));
+      continue;
+    }
+    if (c == ')') {
+      Frame f = std::move(stack.back());
+      stack.pop_back();
+      switch (f.tag) {
+        case 'l':
+        case 'd':
+        case 'S':
+          value = f.container;
+          break;
+        case 't':
+          value = Value::tuple(std::span<const Value>(f.items));
+          break;
+        case 'Z':
+          value = Value::frozenset(std::span<const Value>(f.items));
+          break;
+        case 'g': {
+          // Keep the module and name str objects themselves (their identity matters at protocol 4).
+          const Value& module = f.items.at(0);
+          const Value& name = f.items.at(1);
+          detail::Heap* heap = detail::merge(module.heap(), name.heap());
+          value = Value(detail::make_global(*heap, module.slot(), name.slot()), heap);
+          break;
+        }
+        case 'B':
+        case 'A':
+        case 'I': {
+          Frame& owner = stack.back();
+          ObjectOp op = f.tag == 'B' ? ObjectOp::build : f.tag == 'A' ? ObjectOp::append : ObjectOp::setitem;
+          owner.container.add_object_op(op, f.items.at(0), f.items.size() > 1 ? f.items[1] : Value());
+          continue;
+        }
+        case 'o':
+          value = f.container;
+          break;
+        default:
+          throw std::invalid_argument("bad frame");
+      }
+      if (f.label >= 0 && f.tag != 'l' && f.tag != 'd' && f.tag != 'S') set_label(f.label, value);
+    } else if (c == '@') {
+      int k = std::stoi(tok.substr(1));
+      auto it = labels.find(k);
+      if (it != labels.end()) {
+        value = it->second;
+      } else {
+        is_pending = true;
+        pending_ref = k;
+      }
+    } else if (tok == "N") {
+      value = Value();
+    } else if (tok == "T") {
+      value = Value(true);
+    } else if (tok == "F") {
+      value = Value(false);
+    } else if (c == 'i') {
+      value = Value(BigInt(tok.substr(1)));
+      if (auto small = value.as_int64()) value = Value(*small);
+    } else if (c == 'f') {
+      std::string raw = unhex(tok.substr(1));
+      std::uint64_t bits = 0;
+      for (char ch : raw) bits = bits << 8 | static_cast<unsigned char>(ch);
+      double d;
+      static_assert(sizeof d == sizeof bits);
+      __builtin_memcpy(&d, &bits, sizeof d);
+      value = Value(d);
+    } else if (c == 's') {
+      value = Value::str(unhex(tok.substr(1)));
+    } else if (c == 'b') {
+      value = Value::bytes(std::string_view(unhex(tok.substr(1))));
+    } else if (c == 'a') {
+      value = Value::bytearray(unhex(tok.substr(1)));
+    } else if (tok == "R" || tok == "n" || tok == "x") {
+      stack.back().form = tok[0];
+      continue;
+    } else {
+      throw std::invalid_argument("bad token " + tok);
+    }
+    if (c != ')' && pending_label >= 0) {
+      set_label(pending_label, value);
+      pending_label = -1;
+    }
+    // Add the value to the innermost frame.
+    Frame& f = stack.back();
+    if (is_pending) {
+      if (f.tag == 'l') {
+        pending[pending_ref].push_back(Patch{f.container, true, f.container.size(), Value()});
+        f.container.append(Value());
+        continue;
+      }
+      if (f.tag == 'd' && f.items.size() == 1) {
+        pending[pending_ref].push_back(Patch{f.container, false, 0, f.items[0]});
+        f.container.set_item(f.items[0], Value());
+        f.items.clear();
+        continue;
+      }
+      throw std::invalid_argument("reference to an unfinished tuple");
+    }
+    switch (f.tag) {
+      case 'l':
+        f.container.append(value);
+        break;
+      case 'S':
+        f.container.add(value);
+        break;
+      case 'd':
+        f.items.push_back(value);
+        if (f.items.size() == 2) {
+          f.container.set_item(f.items[0], f.items[1]);
+          f.items.clear();
+        }
+        break;
+      case 'o': {
+        f.items.push_back(value);
+        std::size_t need = f.form == 'x' ? 3 : 2;
+        if (!f.created && f.items.size() == need) {
+          ObjectForm form = f.form == 'R' ? ObjectForm::reduce
+                            : f.form == 'n' ? ObjectForm::newobj
+                                            : ObjectForm::newobj_ex;
+          f.container = Value::object(form, f.items[0], f.items[1], need == 3 ? f.items[2] : Value());
+          f.created = true;
+          if (f.label >= 0) labels[f.label] = f.container;
+        }
+        break;
+      }
+      default:
+        f.items.push_back(value);
+        break;
+    }
+  }
+  return stack.front().items.at(0);
+}
+
+}  // namespace pickle::testing
