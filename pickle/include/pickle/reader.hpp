@@ -27,6 +27,8 @@
 
 namespace pickle {
 
+class LoadPolicy;  // pickle/policy.hpp
+
 // How Python 2 str (STRING, BINSTRING, SHORT_BINSTRING) is decoded, like CPython's `encoding=`.
 enum class Py2Strings : std::uint8_t {
   ascii,   // 'ASCII' (CPython's default): non-ASCII raises UnicodeDecodeError
@@ -64,6 +66,9 @@ struct ReadOptions {
   // ValueError("unregistered extension code N") as in CPython.
   std::map<std::int32_t, std::pair<std::string, std::string>> extensions;
   Limits limits;
+  // Safe-load policy (pickle/policy.hpp): consulted for every global, call, persistent id and
+  // extension code before it is kept; may deny (PolicyError) or keep it inert. nullptr: no policy.
+  std::shared_ptr<const LoadPolicy> policy;
 };
 
 // Load one pickle from memory. Bytes after STOP are ignored (as pickle.loads does).
