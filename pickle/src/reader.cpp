@@ -1,1 +1,1667 @@
-// placeholder: being written
+// The unpickler: CPython's C unpickler (3.11) re-expressed over pickle::Value, never executing code.
+//
+// Structure: `Input` is the byte source (a memory span, or an istream read in bounded chunks) with
+// the frame rules of pickle.py; `Machine` is one load(): a value stack with a mark stack (the C
+// unpickler's fence model), the memo (dense while indices are reasonable, sparse beyond), the heap
+// region every node goes into, and one small function per opcode behind a switch.
+#include "pickle/reader.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <unordered_map>
+
+#include "compat.hpp"
+#include "pickle/errors.hpp"
+#include "pickle/opcodes.hpp"
+#include "text_parse.hpp"
+#include "unicode.hpp"
+#include "value_impl.hpp"
+
+namespace pickle {
+
+using detail::Heap;
+using detail::Slot;
+using detail::Tag;
+
+namespace {
+
+// --- opcodes handled: checked against the opcode table at compile time ---------------------------
+
+constexpr std::array handled_opcodes = {
+    Op::INT, Op::BININT, Op::BININT1, Op::BININT2, Op::LONG, Op::LONG1, Op::LONG4, Op::STRING,
+    Op::BINSTRING, Op::SHORT_BINSTRING, Op::BINBYTES, Op::SHORT_BINBYTES, Op::BINBYTES8,
+    Op::BYTEARRAY8, Op::NEXT_BUFFER, Op::READONLY_BUFFER, Op::NONE, Op::NEWTRUE, Op::NEWFALSE,
+    Op::UNICODE, Op::SHORT_BINUNICODE, Op::BINUNICODE, Op::BINUNICODE8, Op::FLOAT, Op::BINFLOAT,
+    Op::EMPTY_LIST, Op::APPEND, Op::APPENDS, Op::LIST, Op::EMPTY_TUPLE, Op::TUPLE, Op::TUPLE1,
+    Op::TUPLE2, Op::TUPLE3, Op::EMPTY_DICT, Op::DICT, Op::SETITEM, Op::SETITEMS, Op::EMPTY_SET,
+    Op::ADDITEMS, Op::FROZENSET, Op::POP, Op::DUP, Op::MARK, Op::POP_MARK, Op::GET, Op::BINGET,
+    Op::LONG_BINGET, Op::PUT, Op::BINPUT, Op::LONG_BINPUT, Op::MEMOIZE, Op::EXT1, Op::EXT2,
+    Op::EXT4, Op::GLOBAL, Op::STACK_GLOBAL, Op::REDUCE, Op::BUILD, Op::INST, Op::OBJ, Op::NEWOBJ,
+    Op::NEWOBJ_EX, Op::PROTO, Op::STOP, Op::FRAME, Op::PERSID, Op::BINPERSID,
+};
+
+constexpr bool handles_exactly_the_table() {
+  if (handled_opcodes.size() != opcode_table.size()) return false;
+  for (const OpcodeInfo& info : opcode_table) {
+    bool found = false;
+    for (Op op : handled_opcodes) found = found || op == info.op;
+    if (!found) return false;
+  }
+  return true;
+}
+static_assert(handles_exactly_the_table(), "the reader must handle every opcode of opcode_table");
+
+constexpr int highest_protocol = 5;
+constexpr std::size_t max_ssize = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+constexpr std::size_t stream_chunk = std::size_t{1} << 20;  // largest single read from a stream
+// A memo index is stored densely while it is at most this far beyond twice the entries so far.
+constexpr std::size_t dense_memo_slack = 1024;
+constexpr std::size_t alloc_ratio_allowance = std::size_t{8} << 20;  // bytes, on top of the ratio
+
+constexpr Tag absent = static_cast<Tag>(0xFF);  // an empty dense memo slot (never escapes)
+
+// --- small helpers -----------------------------------------------------------------------------
+
+Slot bool_slot(bool b) noexcept {
+  Slot s;
+  s.tag = Tag::boolean;
+  s.b = b;
+  return s;
+}
+
+Slot int_slot(std::int64_t v) noexcept {
+  Slot s;
+  s.tag = Tag::small_int;
+  s.i = v;
+  return s;
+}
+
+Slot float_slot(double f) noexcept {
+  Slot s;
+  s.tag = Tag::floating;
+  s.f = f;
+  return s;
+}
+
+std::string_view tag_type_name(Tag tag) noexcept {
+  switch (tag) {
+    case Tag::none: return type_name(Kind::none);
+    case Tag::boolean: return type_name(Kind::boolean);
+    case Tag::small_int:
+    case Tag::big_int: return type_name(Kind::integer);
+    case Tag::floating: return type_name(Kind::floating);
+    case Tag::str: return type_name(Kind::str);
+    case Tag::bytes: return type_name(Kind::bytes);
+    case Tag::bytearray: return type_name(Kind::bytearray);
+    case Tag::tuple: return type_name(Kind::tuple);
+    case Tag::list: return type_name(Kind::list);
+    case Tag::dict: return type_name(Kind::dict);
+    case Tag::set: return type_name(Kind::set);
+    case Tag::frozenset: return type_name(Kind::frozenset);
+    case Tag::global: return type_name(Kind::global);
+    case Tag::object: return type_name(Kind::object);
+    case Tag::buffer: return type_name(Kind::buffer);
+  }
+  return "object";
+}
+
+// Kinds whose Python behaviour is fully known (everything but globals and inert objects, which
+// stand for arbitrary Python objects).
+bool is_builtin(Tag tag) noexcept { return tag != Tag::global && tag != Tag::object; }
+
+std::uint64_t read_le(const char* p, int n) noexcept {
+  std::uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string str_of(Slot s) {
+  const auto& n = detail::node<detail::StringNode>(s);
+  return std::string(n.data, n.size);
+}
+
+std::string_view view_of(Slot s) noexcept {
+  const auto& n = detail::node<detail::StringNode>(s);
+  return {n.data, n.size};
+}
+
+// CPython's quoting of an unknown opcode byte in "invalid load key, '…'.".
+std::string load_key_text(std::uint8_t byte) {
+  if (byte >= 0x20 && byte < 0x7F && byte != '\'' && byte != '\\') return std::string(1, char(byte));
+  static constexpr char hex[] = "0123456789abcdef";
+  return std::string("\\x") + hex[byte >> 4] + hex[byte & 15];
+}
+
+}  // namespace
+
+// ================================================================================================
+// Input
+// ================================================================================================
+
+namespace {
+
+class Input {
+ public:
+  Input(std::string_view data, std::size_t max_input) : max_input_(max_input) {
+    begin_ = data.data();
+    cur_ = begin_;
+    std::size_t size = data.size();
+    if (size > max_input) {
+      size = max_input;
+      capped_ = true;
+    }
+    end_ = begin_ + size;
+    lim_ = end_;
+  }
+  Input(std::istream& in, std::size_t max_input) : max_input_(max_input), stream_(&in) {
+    begin_ = cur_ = end_ = lim_ = storage_.data();
+  }
+  Input(const Input&) = delete;
+  Input& operator=(const Input&) = delete;
+
+  std::size_t position() const noexcept { return base_ + static_cast<std::size_t>(cur_ - begin_); }
+  bool in_frame() const noexcept { return frame_end_ != nullptr; }
+
+  // One opcode byte; -1 at the end of the input (after leaving an exhausted frame).
+  int next_opcode() {
+    if (cur_ < lim_) return static_cast<unsigned char>(*cur_++);
+    if (frame_end_ != nullptr) leave_frame();
+    if (cur_ == end_ && !fill(1)) return -1;
+    return static_cast<unsigned char>(*cur_++);
+  }
+
+  // n argument bytes. Frame straddles, truncation and the input cap are reported through the
+  // status, not thrown here, so the machine can attach the opcode.
+  enum class Shortage { none, truncated, frame_exhausted, input_cap };
+
+  const char* read(std::size_t n, Shortage& why) {
+    if (static_cast<std::size_t>(lim_ - cur_) >= n) {
+      const char* p = cur_;
+      cur_ += n;
+      return p;
+    }
+    return read_slow(n, why);
+  }
+
+  // A line including its '\n'.
+  std::string_view readline(Shortage& why) {
+    const char* nl = static_cast<const char*>(std::memchr(cur_, '\n', static_cast<std::size_t>(lim_ - cur_)));
+    if (nl != nullptr) {
+      std::string_view line(cur_, static_cast<std::size_t>(nl + 1 - cur_));
+      cur_ = nl + 1;
+      return line;
+    }
+    return readline_slow(why);
+  }
+
+  // FRAME n: the frame must be available in full (C) and start where the previous one ended (Py).
+  enum class FrameStatus { ok, nested, truncated, input_cap };
+  FrameStatus start_frame(std::size_t n) {
+    if (frame_end_ != nullptr) {
+      if (cur_ != frame_end_) return FrameStatus::nested;
+      leave_frame();
+    }
+    if (static_cast<std::size_t>(end_ - cur_) < n && !fill(n)) {
+      return capped_ ? FrameStatus::input_cap : FrameStatus::truncated;
+    }
+    frame_end_ = cur_ + n;
+    lim_ = frame_end_;
+    return FrameStatus::ok;
+  }
+
+  void end_pickle() noexcept {
+    frame_end_ = nullptr;
+    lim_ = end_;
+  }
+
+  bool at_end() {
+    if (cur_ < end_) return false;
+    return !fill(1);
+  }
+
+ private:
+  void leave_frame() noexcept {
+    frame_end_ = nullptr;
+    lim_ = end_;
+  }
+
+  const char* read_slow(std::size_t n, Shortage& why) {
+    if (frame_end_ != nullptr) {
+      if (cur_ != frame_end_) {
+        why = Shortage::frame_exhausted;
+        return nullptr;
+      }
+      leave_frame();
+      if (static_cast<std::size_t>(lim_ - cur_) >= n) return read(n, why);
+    }
+    if (!fill(n)) {
+      why = capped_ ? Shortage::input_cap : Shortage::truncated;
+      return nullptr;
+    }
+    const char* p = cur_;
+    cur_ += n;
+    return p;
+  }
+
+  std::string_view readline_slow(Shortage& why) {
+    if (frame_end_ != nullptr) {
+      if (cur_ != frame_end_) {
+        why = Shortage::frame_exhausted;
+        return {};
+      }
+      leave_frame();
+    }
+    std::size_t scanned = 0;
+    while (true) {
+      const std::size_t available = static_cast<std::size_t>(end_ - cur_);
+      const char* nl = static_cast<const char*>(std::memchr(cur_ + scanned, '\n', available - scanned));
+      if (nl != nullptr) {
+        std::string_view line(cur_, static_cast<std::size_t>(nl + 1 - cur_));
+        cur_ = nl + 1;
+        return line;
+      }
+      scanned = available;
+      if (!fill(available + 1)) {
+        why = capped_ ? Shortage::input_cap : Shortage::truncated;
+        return {};
+      }
+    }
+  }
+
+  // Make at least n bytes available from cur_, reading the stream as data really arrives. Only
+  // called outside frames, so no pointer but cur_/end_ needs to survive a move of the storage.
+  bool fill(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - cur_) >= n) return true;
+    if (stream_ == nullptr || stream_done_) return false;
+    const std::size_t consumed = static_cast<std::size_t>(cur_ - begin_);
+    std::size_t have = static_cast<std::size_t>(end_ - cur_);
+    // Drop consumed bytes so the storage holds only what is still needed.
+    if (consumed > 0) {
+      std::memmove(storage_.data(), cur_, have);
+      base_ += consumed;
+    }
+    storage_.resize(have);
+    while (have < n) {
+      const std::size_t total = base_ + have;
+      if (total >= max_input_) {
+        capped_ = true;
+        break;
+      }
+      // Take what the stream already holds (without blocking), else block only for what is needed.
+      std::size_t want = n - have;
+      const std::streamsize ready = stream_->rdbuf() != nullptr ? stream_->rdbuf()->in_avail() : 0;
+      if (ready > 0) want = std::max(want, static_cast<std::size_t>(ready));
+      want = std::min({want, stream_chunk, max_input_ - total});
+      storage_.resize(have + want);
+      stream_->read(storage_.data() + have, static_cast<std::streamsize>(want));
+      const std::size_t got = static_cast<std::size_t>(stream_->gcount());
+      have += got;
+      storage_.resize(have);
+      if (got < want) {
+        stream_done_ = true;
+        break;
+      }
+    }
+    begin_ = storage_.data();
+    cur_ = begin_;
+    end_ = begin_ + have;
+    lim_ = end_;
+    return have >= n;
+  }
+
+  const char* begin_ = nullptr;
+  const char* cur_ = nullptr;
+  const char* end_ = nullptr;
+  const char* lim_ = nullptr;        // end_ or frame_end_
+  const char* frame_end_ = nullptr;  // non-null inside a frame
+  std::size_t base_ = 0;             // input offset of begin_
+  std::size_t max_input_;
+  bool capped_ = false;
+  std::istream* stream_ = nullptr;
+  bool stream_done_ = false;
+  std::string storage_;
+};
+
+// ================================================================================================
+// Memo
+// ================================================================================================
+
+class Memo {
+ public:
+  const Slot* get(std::uint64_t index) const noexcept {
+    if (index < dense_.size()) {
+      if (dense_[index].tag != absent) return &dense_[index];
+    }
+    if (!sparse_.empty()) {
+      auto it = sparse_.find(index);
+      if (it != sparse_.end()) return &it->second;
+    }
+    return nullptr;
+  }
+
+  // Returns true when the index was not in use before.
+  bool put(std::uint64_t index, Slot value) {
+    if (index < dense_.size()) {
+      Slot& slot = dense_[index];
+      const bool fresh = slot.tag == absent;
+      slot = value;
+      if (fresh) ++count_;
+      return fresh;
+    }
+    if (index <= 2 * count_ + dense_memo_slack) {
+      grow_dense(index);
+      return put(index, value);
+    }
+    auto [it, inserted] = sparse_.try_emplace(index, value);
+    if (!inserted) it->second = value;
+    if (inserted) ++count_;
+    return inserted;
+  }
+
+  std::size_t count() const noexcept { return count_; }
+
+  void clear() {
+    dense_.clear();
+    sparse_.clear();
+    count_ = 0;
+  }
+
+ private:
+  void grow_dense(std::uint64_t index) {
+    Slot empty;
+    empty.tag = absent;
+    const std::size_t old_size = dense_.size();
+    const std::size_t new_size = std::max<std::size_t>(index + 1, old_size * 2);
+    dense_.resize(new_size, empty);
+    if (!sparse_.empty()) {
+      // Entries stored sparsely before the dense range reached them move into it.
+      for (auto it = sparse_.begin(); it != sparse_.end();) {
+        if (it->first < new_size) {
+          dense_[it->first] = it->second;
+          it = sparse_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+
+  std::vector<Slot> dense_;
+  std::unordered_map<std::uint64_t, Slot> sparse_;
+  std::size_t count_ = 0;
+};
+
+// ================================================================================================
+// Machine: one load()
+// ================================================================================================
+
+class Machine {
+ public:
+  Machine(Input& input, const ReadOptions& options, Memo& memo, std::vector<Slot>& stack,
+          std::vector<std::size_t>& marks)
+      : in_(input), options_(options), limits_(options.limits), memo_(memo), stack_(stack),
+        marks_(marks) {
+    memo_.clear();
+    marks_.clear();
+    sp_ = 0;
+    if (stack_.size() < 64) stack_.resize(64);
+    update_push_limit();
+    pickle_start_ = in_.position();
+    heap_ = Heap::create();
+    root_ = heap_;
+    if (options_.buffers) buffers_ = &*options_.buffers;
+  }
+  ~Machine() { detail::release(heap_); }
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  Value run();
+
+ private:
+  // --- errors ----------------------------------------------------------------------------------
+  [[noreturn]] void fail(PyExc python_class, const std::string& message) const {
+    throw UnpicklingError(python_class, message, op_offset_ - pickle_start_, op_);
+  }
+  [[noreturn]] void fail_limit(std::string_view limit, const std::string& message,
+                               PyExc python_class = PyExc::UnpicklingError) const {
+    throw LimitError(limit, message, op_offset_ - pickle_start_, op_, python_class);
+  }
+  [[noreturn]] void underflow() const {
+    fail(PyExc::UnpicklingError, marks_.empty() ? "unpickling stack underflow" : "unexpected MARK found");
+  }
+  [[noreturn]] void truncated() const { fail(PyExc::UnpicklingError, "pickle data was truncated"); }
+  [[noreturn]] void shortage(Input::Shortage why) const {
+    switch (why) {
+      case Input::Shortage::frame_exhausted:
+        fail(PyExc::UnpicklingError, "pickle exhausted before end of frame");
+      case Input::Shortage::input_cap:
+        fail_limit("max_input_bytes", "input exceeds Limits::max_input_bytes (" +
+                                          std::to_string(limits_.max_input_bytes) + " bytes)");
+      default: truncated();
+    }
+  }
+
+  // --- input -----------------------------------------------------------------------------------
+  const char* read(std::size_t n) {
+    Input::Shortage why = Input::Shortage::none;
+    const char* p = in_.read(n, why);
+    if (p == nullptr) shortage(why);
+    return p;
+  }
+  std::string_view readline() {
+    Input::Shortage why = Input::Shortage::none;
+    std::string_view line = in_.readline(why);
+    if (line.empty()) shortage(why);
+    return line;
+  }
+  // A text argument line: at least one character before the '\n' (CPython's bad_readline rule).
+  std::string_view readline_min2() {
+    std::string_view line = readline();
+    if (line.size() < 2) truncated();
+    return line;
+  }
+  // Check a length against what the input can still hold before anything is allocated.
+  const char* read_payload(std::uint64_t n, const char* what) {
+    if (n > max_ssize) {
+      fail(PyExc::OverflowError, std::string(what) + " exceeds system's maximum size of " +
+                                     std::to_string(max_ssize) + " bytes");
+    }
+    return read(static_cast<std::size_t>(n));
+  }
+
+  // --- stack -----------------------------------------------------------------------------------
+  std::size_t fence() const noexcept { return marks_.empty() ? 0 : marks_.back(); }
+
+  void push(Slot s) {
+    if (sp_ == push_limit_) grow_stack();
+    stack_[sp_++] = s;
+  }
+  Slot pop() {
+    if (sp_ <= fence()) underflow();
+    return stack_[--sp_];
+  }
+  Slot& top() {
+    if (sp_ <= fence()) underflow();
+    return stack_[sp_ - 1];
+  }
+  // Pops the topmost mark (CPython's marker()): its position, with the fence moved down.
+  std::size_t marker() {
+    if (marks_.empty()) fail(PyExc::UnpicklingError, "could not find MARK");
+    std::size_t mark = marks_.back();
+    marks_.pop_back();
+    update_push_limit();
+    return mark;
+  }
+  void update_push_limit() noexcept {
+    std::size_t limit = std::min(limits_.max_stack, limits_.max_depth);
+    limit = limit > marks_.size() ? limit - marks_.size() : 0;
+    push_limit_ = std::min(limit, stack_.size());
+  }
+  void grow_stack() {
+    const std::size_t limit = std::min(limits_.max_stack, limits_.max_depth);
+    if (sp_ + marks_.size() >= limit) stack_limit_reached();
+    if (sp_ == stack_.size()) stack_.resize(std::max<std::size_t>(stack_.size() * 2, 64));
+    update_push_limit();
+  }
+  [[noreturn]] void stack_limit_reached() const {
+    if (limits_.max_depth < limits_.max_stack) {
+      fail_limit("max_depth", "nesting under construction exceeds Limits::max_depth (" +
+                                  std::to_string(limits_.max_depth) + ")");
+    }
+    fail_limit("max_stack",
+               "stack exceeds Limits::max_stack (" + std::to_string(limits_.max_stack) + ")");
+  }
+
+  // --- heap ------------------------------------------------------------------------------------
+  Heap& heap() noexcept { return *root_; }
+  void count_nodes(std::size_t n = 1) {
+    nodes_ += n;
+    if (nodes_ > limits_.max_nodes) {
+      fail_limit("max_nodes", "more than Limits::max_nodes (" + std::to_string(limits_.max_nodes) +
+                                  ") nodes");
+    }
+    if (limits_.max_alloc_ratio != 0 && root_->allocated_bytes > alloc_checkpoint_) check_alloc();
+  }
+  void check_alloc() {
+    const std::size_t consumed = in_.position() - pickle_start_ + 1;
+    const std::size_t allowed =
+        consumed > (std::numeric_limits<std::size_t>::max() - alloc_ratio_allowance) /
+                       limits_.max_alloc_ratio
+            ? std::numeric_limits<std::size_t>::max()
+            : consumed * limits_.max_alloc_ratio + alloc_ratio_allowance;
+    if (root_->allocated_bytes > allowed) {
+      fail_limit("max_alloc_ratio", "heap use exceeds Limits::max_alloc_ratio (" +
+                                        std::to_string(limits_.max_alloc_ratio) +
+                                        " bytes per input byte)");
+    }
+    alloc_checkpoint_ = root_->allocated_bytes + (std::size_t{1} << 20);
+  }
+  void adopt_heap(Heap* other) {
+    if (other == nullptr) return;
+    root_ = detail::merge(root_, other);
+  }
+
+  Slot new_str(std::string_view utf8) {
+    count_nodes();
+    return detail::make_str(heap(), utf8);
+  }
+  Slot new_bytes(std::string_view data, Tag tag = Tag::bytes) {
+    count_nodes();
+    return detail::make_bytes(heap(), data, tag);
+  }
+  Slot new_int(const BigInt& v) {
+    Slot s = detail::make_int(heap(), v);
+    if (s.is_node()) count_nodes();
+    return s;
+  }
+  Slot new_seq(Tag tag, const Slot* items, std::size_t n) {
+    count_nodes();
+    return detail::make_seq(heap(), tag, items, n);
+  }
+  Slot new_dict(Tag tag, std::size_t capacity = 0) {
+    count_nodes();
+    return detail::make_dict(heap(), tag, capacity);
+  }
+  Slot new_global(std::string_view module, std::string_view name) {
+    Slot m = new_str(module);
+    Slot n = new_str(name);
+    count_nodes();
+    return detail::make_global(heap(), m, n);
+  }
+  Slot new_object(ObjectForm form, Slot callable, Slot args, Slot kwargs = Slot()) {
+    count_nodes();
+    return detail::make_object(heap(), form, callable, args, kwargs);
+  }
+  // Calls into the value layer that raise pickle::Error (unhashable keys) get the opcode attached.
+  template <class F>
+  void value_op(F&& f) {
+    try {
+      f();
+    } catch (const UnpicklingError&) {
+      throw;
+    } catch (const Error& e) {
+      fail(e.python_class(), e.what());
+    }
+  }
+
+  // --- opcode handlers -------------------------------------------------------------------------
+  void op_int();
+  void op_long_text();
+  void op_counted_long(int size_bytes);
+  void op_float();
+  void op_binfloat();
+  void op_string();
+  void op_binstring(int size_bytes);
+  void op_binbytes(int size_bytes, Tag tag);
+  void op_unicode();
+  void op_binunicode(int size_bytes);
+  void op_next_buffer();
+  void op_readonly_buffer();
+  void op_tuple_n(std::size_t n);
+  void op_tuple();
+  void op_list();
+  void op_dict();
+  void op_frozenset();
+  void op_append();
+  void op_appends();
+  void op_setitem();
+  void op_setitems();
+  void op_additems();
+  void op_pop();
+  void op_dup();
+  void op_mark();
+  void op_pop_mark();
+  void op_get_text();
+  void op_get(std::uint64_t index);
+  void op_put_text();
+  void op_put(std::uint64_t index);
+  void op_memoize();
+  void op_ext(int size_bytes);
+  void op_global();
+  void op_stack_global();
+  void op_reduce();
+  void op_build();
+  void op_inst();
+  void op_obj();
+  void op_newobj(bool with_kwargs);
+  void op_proto();
+  void op_frame();
+  void op_persid();
+  void op_binpersid();
+
+  // helpers behind the handlers
+  Slot py2_string(std::string_view raw);
+  Slot decode_utf8_str(std::string_view data, bool surrogates_ok);
+  std::string decode_ascii_line(std::string_view line);
+  Slot find_class(std::string_view module, std::string_view name);
+  Slot find_class_slots(Slot module, Slot name);
+  std::uint64_t text_memo_index(std::string_view line, bool is_put);
+  [[noreturn]] void invalid_int_literal(std::string_view text, int base);
+  void do_append(std::size_t x);
+  void do_setitems(std::size_t x);
+  void extend_list(Slot list, const Slot* items, std::size_t n);
+  void extend_bytearray(Slot target, const Slot* items, std::size_t n);
+  void set_item(Slot target, Slot key, Slot value);
+  void build_builtin(Slot inst, Slot state);
+  std::optional<Slot> fold_reduction(Slot callable, Slot args);
+  Slot tuple_from(std::size_t start);
+  void check_memo_limits(std::uint64_t index);
+  [[noreturn]] void on_global(const char* opname, Slot target);
+  std::int64_t byte_value(Slot item);
+  std::optional<std::int64_t> index_value(Slot key, const char* overflow_context);
+
+  Input& in_;
+  const ReadOptions& options_;
+  const Limits& limits_;
+  Memo& memo_;
+  std::vector<Slot>& stack_;
+  std::vector<std::size_t>& marks_;
+  std::size_t sp_ = 0;
+  std::size_t push_limit_ = 0;
+  Heap* heap_ = nullptr;  // the region created for this load (our reference)
+  Heap* root_ = nullptr;  // its union-find root, where allocation happens
+  std::size_t nodes_ = 0;
+  std::size_t alloc_checkpoint_ = std::size_t{1} << 20;
+  int proto_ = 0;
+  std::size_t op_offset_ = 0;
+  std::size_t pickle_start_ = 0;
+  std::uint8_t op_ = 0;
+  const std::vector<std::string_view>* buffers_ = nullptr;
+  std::size_t next_buffer_ = 0;
+  std::string scratch_;
+};
+
+// ---- the loop -----------------------------------------------------------------------------------
+
+Value Machine::run() {
+  while (true) {
+    op_offset_ = in_.position();
+    const int next = in_.next_opcode();
+    if (next < 0) {
+      in_.end_pickle();
+      throw UnpicklingError(PyExc::EOFError, "Ran out of input", op_offset_ - pickle_start_);
+    }
+    op_ = static_cast<std::uint8_t>(next);
+    switch (static_cast<Op>(op_)) {
+      case Op::MARK: op_mark(); break;
+      case Op::STOP: {
+        Slot result = pop();
+        in_.end_pickle();
+        return Value(result, root_);
+      }
+      case Op::POP: op_pop(); break;
+      case Op::POP_MARK: op_pop_mark(); break;
+      case Op::DUP: op_dup(); break;
+      case Op::FLOAT: op_float(); break;
+      case Op::INT: op_int(); break;
+      case Op::BININT: push(int_slot(static_cast<std::int32_t>(read_le(read(4), 4)))); break;
+      case Op::BININT1: push(int_slot(static_cast<unsigned char>(*read(1)))); break;
+      case Op::LONG: op_long_text(); break;
+      case Op::BININT2: push(int_slot(static_cast<std::int64_t>(read_le(read(2), 2)))); break;
+      case Op::NONE: push(Slot()); break;
+      case Op::PERSID: op_persid(); break;
+      case Op::BINPERSID: op_binpersid(); break;
+      case Op::REDUCE: op_reduce(); break;
+      case Op::STRING: op_string(); break;
+      case Op::BINSTRING: op_binstring(4); break;
+      case Op::SHORT_BINSTRING: op_binstring(1); break;
+      case Op::UNICODE: op_unicode(); break;
+      case Op::BINUNICODE: op_binunicode(4); break;
+      case Op::EMPTY_LIST: push(new_seq(Tag::list, nullptr, 0)); break;
+      case Op::APPEND: op_append(); break;
+      case Op::BUILD: op_build(); break;
+      case Op::GLOBAL: op_global(); break;
+      case Op::DICT: op_dict(); break;
+      case Op::EMPTY_DICT: push(new_dict(Tag::dict)); break;
+      case Op::APPENDS: op_appends(); break;
+      case Op::GET: op_get_text(); break;
+      case Op::BINGET: op_get(static_cast<unsigned char>(*read(1))); break;
+      case Op::INST: op_inst(); break;
+      case Op::LONG_BINGET: op_get(read_le(read(4), 4)); break;
+      case Op::LIST: op_list(); break;
+      case Op::EMPTY_TUPLE: push(new_seq(Tag::tuple, nullptr, 0)); break;
+      case Op::OBJ: op_obj(); break;
+      case Op::PUT: op_put_text(); break;
+      case Op::BINPUT: op_put(static_cast<unsigned char>(*read(1))); break;
+      case Op::LONG_BINPUT: op_put(read_le(read(4), 4)); break;
+      case Op::SETITEM: op_setitem(); break;
+      case Op::TUPLE: op_tuple(); break;
+      case Op::SETITEMS: op_setitems(); break;
+      case Op::BINFLOAT: op_binfloat(); break;
+      case Op::PROTO: op_proto(); break;
+      case Op::NEWOBJ: op_newobj(false); break;
+      case Op::EXT1: op_ext(1); break;
+      case Op::EXT2: op_ext(2); break;
+      case Op::EXT4: op_ext(4); break;
+      case Op::TUPLE1: op_tuple_n(1); break;
+      case Op::TUPLE2: op_tuple_n(2); break;
+      case Op::TUPLE3: op_tuple_n(3); break;
+      case Op::NEWTRUE: push(bool_slot(true)); break;
+      case Op::NEWFALSE: push(bool_slot(false)); break;
+      case Op::LONG1: op_counted_long(1); break;
+      case Op::LONG4: op_counted_long(4); break;
+      case Op::BINBYTES: op_binbytes(4, Tag::bytes); break;
+      case Op::SHORT_BINBYTES: op_binbytes(1, Tag::bytes); break;
+      case Op::SHORT_BINUNICODE: op_binunicode(1); break;
+      case Op::BINUNICODE8: op_binunicode(8); break;
+      case Op::BINBYTES8: op_binbytes(8, Tag::bytes); break;
+      case Op::EMPTY_SET: push(new_dict(Tag::set)); break;
+      case Op::ADDITEMS: op_additems(); break;
+      case Op::FROZENSET: op_frozenset(); break;
+      case Op::NEWOBJ_EX: op_newobj(true); break;
+      case Op::STACK_GLOBAL: op_stack_global(); break;
+      case Op::MEMOIZE: op_memoize(); break;
+      case Op::FRAME: op_frame(); break;
+      case Op::BYTEARRAY8: op_binbytes(8, Tag::bytearray); break;
+      case Op::NEXT_BUFFER: op_next_buffer(); break;
+      case Op::READONLY_BUFFER: op_readonly_buffer(); break;
+      default:
+        fail(PyExc::UnpicklingError, "invalid load key, '" + load_key_text(op_) + "'.");
+    }
+  }
+}
+
+// ---- numbers ------------------------------------------------------------------------------------
+
+void Machine::op_int() {
+  const std::string_view line = readline_min2();
+  const std::string_view text = detail::text::c_text(line);
+  const auto fast = detail::text::strtol_base0(text);
+  if (fast.accepted) {
+    if (line.size() == 3 && (fast.value == 0 || fast.value == 1)) {
+      push(bool_slot(fast.value == 1));  // I00 / I01: protocol 0's bools
+    } else {
+      push(int_slot(fast.value));
+    }
+    return;
+  }
+  const std::size_t max_digits = limits_.max_text_int_digits == 0
+                                     ? std::numeric_limits<std::size_t>::max()
+                                     : limits_.max_text_int_digits;
+  const auto result = detail::text::python_int(text, 0, max_digits);
+  if (auto* value = std::get_if<detail::text::IntValue>(&result)) {
+    push(value->small ? int_slot(value->small_value) : new_int(value->big_value));
+    return;
+  }
+  fail(PyExc::ValueError, "could not convert string to int");
+}
+
+void Machine::invalid_int_literal(std::string_view text, int base) {
+  // CPython formats the first 200 bytes, decoded as UTF-8, with %.200R.
+  const std::string_view head = text.substr(0, std::min<std::size_t>(text.size(), 200));
+  if (auto error = detail::check_utf8(head)) {
+    fail(PyExc::UnicodeDecodeError, detail::utf8_error_message(head, *error));
+  }
+  std::string shown = repr(Value(head));
+  std::size_t pos = 0, chars = 0;
+  while (pos < shown.size() && chars < 200) {
+    detail::next_code_point(shown, pos);
+    ++chars;
+  }
+  shown.resize(pos);
+  fail(PyExc::ValueError, "invalid literal for int() with base " + std::to_string(base) + ": " + shown);
+}
+
+namespace {
+std::string too_many_digits_message(std::size_t limit, std::size_t digits) {
+  return "Exceeds the limit (" + std::to_string(limit) +
+         " digits) for integer string conversion: value has " + std::to_string(digits) +
+         " digits; use sys.set_int_max_str_digits() to increase the limit";
+}
+}  // namespace
+
+void Machine::op_long_text() {
+  std::string_view line = readline_min2();
+  if (line[line.size() - 2] == 'L') line = line.substr(0, line.size() - 2);
+  const std::string_view text = detail::text::c_text(line);
+  const std::size_t max_digits = limits_.max_text_int_digits == 0
+                                     ? std::numeric_limits<std::size_t>::max()
+                                     : limits_.max_text_int_digits;
+  auto result = detail::text::python_int(text, 0, max_digits);
+  if (auto* value = std::get_if<detail::text::IntValue>(&result)) {
+    push(value->small ? int_slot(value->small_value) : new_int(value->big_value));
+  } else if (auto* invalid = std::get_if<detail::text::IntInvalid>(&result)) {
+    invalid_int_literal(text, invalid->base);
+  } else {
+    fail_limit("max_text_int_digits",
+               too_many_digits_message(max_digits, std::get<detail::text::IntTooManyDigits>(result).digits),
+               PyExc::ValueError);
+  }
+}
+
+void Machine::op_counted_long(int size_bytes) {
+  const char* p = read(static_cast<std::size_t>(size_bytes));
+  std::int64_t n = size_bytes == 1 ? static_cast<unsigned char>(*p)
+                                   : static_cast<std::int32_t>(read_le(p, 4));
+  if (n < 0) fail(PyExc::UnpicklingError, "LONG pickle has negative byte count");
+  if (n == 0) {
+    push(int_slot(0));
+    return;
+  }
+  const auto* bytes = reinterpret_cast<const unsigned char*>(read(static_cast<std::size_t>(n)));
+  const std::size_t count = static_cast<std::size_t>(n);
+  if (count <= 8) {
+    std::uint64_t u = 0;
+    for (std::size_t i = count; i-- > 0;) u = (u << 8) | bytes[i];
+    if (count < 8 && (bytes[count - 1] & 0x80)) u |= ~std::uint64_t{0} << (8 * count);  // sign-extend
+    push(int_slot(static_cast<std::int64_t>(u)));
+    return;
+  }
+  // Two's complement little-endian: the magnitude of a negative number is ~x + 1.
+  const bool negative = (bytes[count - 1] & 0x80) != 0;
+  std::vector<unsigned char> magnitude(bytes, bytes + count);
+  if (negative) {
+    unsigned carry = 1;
+    for (auto& b : magnitude) {
+      unsigned v = static_cast<unsigned char>(~b) + carry;
+      b = static_cast<unsigned char>(v);
+      carry = v >> 8;
+    }
+  }
+  BigInt value;
+  boost::multiprecision::import_bits(value, magnitude.rbegin(), magnitude.rend(), 8, true);
+  if (negative) value = -value;
+  push(new_int(value));
+}
+
+void Machine::op_float() {
+  const std::string_view line = readline_min2();
+  const std::string_view text = detail::text::c_text(line);
+  const auto result = detail::text::c_string_to_double(text);
+  switch (result.status) {
+    case detail::text::FloatStatus::ok: push(float_slot(result.value)); return;
+    case detail::text::FloatStatus::no_conversion:
+      fail(PyExc::ValueError, "could not convert string to float: '" + detail::text::c_format_200(text) + "'");
+    case detail::text::FloatStatus::overflow:
+      fail(PyExc::OverflowError, "value too large to convert to float: '" + detail::text::c_format_200(text) + "'");
+    case detail::text::FloatStatus::trailing:
+      fail(PyExc::ValueError, "could not convert string to float");
+  }
+}
+
+void Machine::op_binfloat() {
+  const char* p = read(8);
+  std::uint64_t bits = 0;
+  for (int i = 0; i < 8; ++i) bits = (bits << 8) | static_cast<unsigned char>(p[i]);
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  push(float_slot(d));
+}
+
+// ---- strings ------------------------------------------------------------------------------------
+
+Slot Machine::py2_string(std::string_view raw) {
+  switch (options_.py2_strings) {
+    case Py2Strings::bytes: return new_bytes(raw);
+    case Py2Strings::latin1: {
+      if (detail::is_ascii(raw)) return new_str(raw);
+      scratch_.clear();
+      for (char c : raw) detail::append_utf8(scratch_, static_cast<unsigned char>(c));
+      return new_str(scratch_);
+    }
+    case Py2Strings::ascii: break;
+  }
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(raw[i]);
+    if (byte >= 0x80) {
+      static constexpr char hex[] = "0123456789abcdef";
+      std::string message = "'ascii' codec can't decode byte 0x";
+      message += hex[byte >> 4];
+      message += hex[byte & 15];
+      message += " in position " + std::to_string(i) + ": ordinal not in range(128)";
+      fail(PyExc::UnicodeDecodeError, message);
+    }
+  }
+  return new_str(raw);
+}
+
+Slot Machine::decode_utf8_str(std::string_view data, bool) {
+  if (auto error = detail::check_utf8(data)) {
+    fail(PyExc::UnicodeDecodeError, detail::utf8_error_message(data, *error));
+  }
+  return new_str(data);
+}
+
+void Machine::op_string() {
+  std::string_view line = readline();
+  line.remove_suffix(1);  // the '\n'
+  if (line.size() < 2 || line.front() != line.back() || (line.front() != '\'' && line.front() != '"')) {
+    fail(PyExc::UnpicklingError, "the STRING opcode argument must be quoted");
+  }
+  auto decoded = detail::text::decode_bytes_escape(line.substr(1, line.size() - 2));
+  if (auto* error = std::get_if<detail::text::EscapeError>(&decoded)) {
+    fail(PyExc::ValueError, error->message);
+  }
+  push(py2_string(std::get<std::string>(decoded)));
+}
+
+void Machine::op_binstring(int size_bytes) {
+  const std::uint64_t n = read_le(read(static_cast<std::size_t>(size_bytes)), size_bytes);
+  push(py2_string(std::string_view(read_payload(n, "BINSTRING"), static_cast<std::size_t>(n))));
+}
+
+void Machine::op_binbytes(int size_bytes, Tag tag) {
+  const std::uint64_t n = read_le(read(static_cast<std::size_t>(size_bytes)), size_bytes);
+  const char* what = tag == Tag::bytearray ? "BYTEARRAY8" : "BINBYTES";
+  push(new_bytes(std::string_view(read_payload(n, what), static_cast<std::size_t>(n)), tag));
+}
+
+void Machine::op_unicode() {
+  std::string_view line = readline();
+  line.remove_suffix(1);
+  auto decoded = detail::text::decode_raw_unicode_escape(line);
+  if (auto* error = std::get_if<detail::text::RawUnicodeError>(&decoded)) {
+    detail::Utf8Error as_error{error->start, error->end, error->reason};
+    fail(PyExc::UnicodeDecodeError, detail::utf8_error_message(line, as_error, "rawunicodeescape"));
+  }
+  push(new_str(std::get<std::string>(decoded)));
+}
+
+void Machine::op_binunicode(int size_bytes) {
+  const std::uint64_t n = read_le(read(static_cast<std::size_t>(size_bytes)), size_bytes);
+  const char* p = read_payload(n, "BINUNICODE");
+  push(decode_utf8_str(std::string_view(p, static_cast<std::size_t>(n)), true));
+}
+
+// ---- buffers ------------------------------------------------------------------------------------
+
+void Machine::op_next_buffer() {
+  if (buffers_ == nullptr) {
+    fail(PyExc::UnpicklingError,
+         "pickle stream refers to out-of-band data but no *buffers* argument was given");
+  }
+  if (next_buffer_ >= buffers_->size()) fail(PyExc::UnpicklingError, "not enough out-of-band buffers");
+  const std::size_t index = next_buffer_++;
+  const std::string_view data = (*buffers_)[index];
+  count_nodes();
+  push(detail::make_buffer(heap(), data.data(), data.size(), index, false));
+}
+
+void Machine::op_readonly_buffer() {
+  Slot& target = top();
+  switch (target.tag) {
+    case Tag::buffer: {
+      const auto& buffer = detail::node<detail::BufferNode>(target);
+      if (!buffer.readonly) {
+        // CPython replaces a writable buffer with a read-only view: a new object.
+        count_nodes();
+        Slot view = detail::make_buffer(heap(), buffer.data, buffer.size, buffer.index, true);
+        target = view;
+      }
+      return;
+    }
+    case Tag::bytes:
+    case Tag::bytearray:  // Python: a read-only memoryview of it; kept as the bytearray here
+    case Tag::global:
+    case Tag::object: return;
+    default:
+      fail(PyExc::TypeError, "memoryview: a bytes-like object is required, not '" +
+                                 std::string(tag_type_name(target.tag)) + "'");
+  }
+}
+
+// ---- stack and containers -----------------------------------------------------------------------
+
+void Machine::op_mark() {
+  const std::size_t limit = std::min(limits_.max_stack, limits_.max_depth);
+  if (sp_ + marks_.size() + 1 > limit) stack_limit_reached();
+  marks_.push_back(sp_);
+  update_push_limit();
+}
+
+void Machine::op_pop() {
+  if (!marks_.empty() && marks_.back() == sp_) {
+    marks_.pop_back();  // a mark on top is what POP removes
+    update_push_limit();
+  } else {
+    pop();
+  }
+}
+
+void Machine::op_pop_mark() { sp_ = marker(); }
+
+void Machine::op_dup() {
+  Slot s = top();
+  push(s);
+}
+
+Slot Machine::tuple_from(std::size_t start) {
+  if (start < fence()) underflow();
+  Slot tuple = new_seq(Tag::tuple, stack_.data() + start, sp_ - start);
+  sp_ = start;
+  return tuple;
+}
+
+void Machine::op_tuple_n(std::size_t n) {
+  if (sp_ < n) underflow();
+  push(tuple_from(sp_ - n));
+}
+
+void Machine::op_tuple() { push(tuple_from(marker())); }
+
+void Machine::op_list() {
+  const std::size_t start = marker();
+  Slot list = new_seq(Tag::list, stack_.data() + start, sp_ - start);
+  sp_ = start;
+  push(list);
+}
+
+void Machine::op_dict() {
+  const std::size_t start = marker();
+  const std::size_t n = sp_ - start;
+  if (n % 2 != 0) fail(PyExc::UnpicklingError, "odd number of items for DICT");
+  Slot dict = new_dict(Tag::dict, n / 2);
+  auto& node = detail::node<detail::DictNode>(dict);
+  value_op([&] {
+    for (std::size_t i = start; i < sp_; i += 2) detail::dict_set(heap(), node, stack_[i], stack_[i + 1]);
+  });
+  sp_ = start;
+  push(dict);
+}
+
+void Machine::op_frozenset() {
+  const std::size_t start = marker();
+  Slot set = new_dict(Tag::frozenset, sp_ - start);
+  auto& node = detail::node<detail::DictNode>(set);
+  value_op([&] {
+    for (std::size_t i = start; i < sp_; ++i) detail::set_add(heap(), node, stack_[i]);
+  });
+  sp_ = start;
+  push(set);
+}
+
+void Machine::on_global(const char* opname, Slot target) {
+  const auto& global = detail::node<detail::GlobalNode>(target);
+  fail(PyExc::UnpicklingError, std::string("cannot apply ") + opname + " to the global " +
+                                   str_of(global.module) + "." + str_of(global.name) +
+                                   ": the reader never executes code");
+}
+
+std::int64_t Machine::byte_value(Slot item) {
+  std::int64_t v;
+  switch (item.tag) {
+    case Tag::small_int: v = item.i; break;
+    case Tag::boolean: v = item.b ? 1 : 0; break;
+    case Tag::big_int: v = -1; break;
+    default:
+      fail(PyExc::TypeError, "'" + std::string(tag_type_name(item.tag)) +
+                                 "' object cannot be interpreted as an integer");
+  }
+  if (v < 0 || v > 255) fail(PyExc::ValueError, "byte must be in range(0, 256)");
+  return v;
+}
+
+void Machine::extend_list(Slot list, const Slot* items, std::size_t n) {
+  detail::seq_extend(heap(), detail::node<detail::SeqNode>(list), items, n);
+}
+
+void Machine::extend_bytearray(Slot target, const Slot* items, std::size_t n) {
+  // bytearray.extend(list): every item must be an int in range(256).
+  auto& node = detail::node<detail::StringNode>(target);
+  std::string data(node.data, node.size);
+  for (std::size_t i = 0; i < n; ++i) data.push_back(static_cast<char>(byte_value(items[i])));
+  count_nodes();
+  Slot grown = detail::make_bytes(heap(), data, Tag::bytearray);
+  const auto& fresh = detail::node<detail::StringNode>(grown);
+  node.data = fresh.data;
+  node.size = fresh.size;
+  node.capacity = fresh.capacity;
+}
+
+// CPython's do_append: x is the position of the first item; the target sits just below it.
+void Machine::do_append(std::size_t x) {
+  if (x > sp_ || x <= fence()) underflow();
+  if (x == sp_) return;
+  const Slot target = stack_[x - 1];
+  const Slot* items = stack_.data() + x;
+  const std::size_t n = sp_ - x;
+  switch (target.tag) {
+    case Tag::list: extend_list(target, items, n); break;
+    case Tag::bytearray: extend_bytearray(target, items, n); break;
+    case Tag::object: {
+      auto& object = detail::node<detail::ObjectNode>(target);
+      for (std::size_t i = 0; i < n; ++i) {
+        detail::object_add_op(heap(), object, ObjectOp::append, items[i], Slot());
+      }
+      break;
+    }
+    case Tag::global: on_global(op_ == byte(Op::APPEND) ? "APPEND" : "APPENDS", target);
+    default:
+      fail(PyExc::AttributeError,
+           "'" + std::string(tag_type_name(target.tag)) + "' object has no attribute 'append'");
+  }
+  sp_ = x;
+}
+
+void Machine::op_append() {
+  if (sp_ == 0) underflow();
+  do_append(sp_ - 1);
+}
+
+void Machine::op_appends() { do_append(marker()); }
+
+std::optional<std::int64_t> Machine::index_value(Slot key, const char* container) {
+  switch (key.tag) {
+    case Tag::small_int: return key.i;
+    case Tag::boolean: return key.b ? 1 : 0;
+    case Tag::big_int: fail(PyExc::IndexError, "cannot fit 'int' into an index-sized integer");
+    default:
+      fail(PyExc::TypeError, std::string(container) + " indices must be integers or slices, not " +
+                                 std::string(tag_type_name(key.tag)));
+  }
+}
+
+void Machine::set_item(Slot target, Slot key, Slot value) {
+  switch (target.tag) {
+    case Tag::dict:
+      value_op([&] { detail::dict_set(heap(), detail::node<detail::DictNode>(target), key, value); });
+      return;
+    case Tag::object:
+      detail::object_add_op(heap(), detail::node<detail::ObjectNode>(target), ObjectOp::setitem, key, value);
+      return;
+    case Tag::list: {
+      auto& list = detail::node<detail::SeqNode>(target);
+      std::int64_t i = *index_value(key, "list");
+      if (i < 0) i += static_cast<std::int64_t>(list.size);
+      if (i < 0 || static_cast<std::size_t>(i) >= list.size) {
+        fail(PyExc::IndexError, "list assignment index out of range");
+      }
+      list.items[i] = value;
+      return;
+    }
+    case Tag::bytearray: {
+      auto& bytes = detail::node<detail::StringNode>(target);
+      std::int64_t i = *index_value(key, "bytearray");
+      if (i < 0) i += static_cast<std::int64_t>(bytes.size);
+      if (i < 0 || static_cast<std::size_t>(i) >= bytes.size) {
+        fail(PyExc::IndexError, "bytearray index out of range");
+      }
+      const char v = static_cast<char>(byte_value(value));
+      if (bytes.capacity == 0) {  // not arena-owned: copy before writing
+        Slot copy = new_bytes(std::string_view(bytes.data, bytes.size), Tag::bytearray);
+        bytes.data = detail::node<detail::StringNode>(copy).data;
+        bytes.capacity = bytes.size;
+      }
+      const_cast<char*>(bytes.data)[i] = v;
+      bytes.hash_valid = false;
+      return;
+    }
+    case Tag::global: on_global(op_ == byte(Op::SETITEM) ? "SETITEM" : "SETITEMS", target);
+    default:
+      fail(PyExc::TypeError,
+           "'" + std::string(tag_type_name(target.tag)) + "' object does not support item assignment");
+  }
+}
+
+void Machine::do_setitems(std::size_t x) {
+  if (x > sp_ || x <= fence()) underflow();
+  if (x == sp_) return;
+  if ((sp_ - x) % 2 != 0) fail(PyExc::UnpicklingError, "odd number of items for SETITEMS");
+  const Slot target = stack_[x - 1];
+  for (std::size_t i = x; i + 1 < sp_; i += 2) set_item(target, stack_[i], stack_[i + 1]);
+  sp_ = x;
+}
+
+void Machine::op_setitem() {
+  if (sp_ < 2) underflow();
+  do_setitems(sp_ - 2);
+}
+
+void Machine::op_setitems() { do_setitems(marker()); }
+
+void Machine::op_additems() {
+  const std::size_t mark = marker();
+  if (mark > sp_ || mark <= fence()) underflow();
+  if (mark == sp_) return;
+  const Slot target = stack_[mark - 1];
+  switch (target.tag) {
+    case Tag::set: {
+      auto& set = detail::node<detail::DictNode>(target);
+      value_op([&] {
+        for (std::size_t i = mark; i < sp_; ++i) detail::set_add(heap(), set, stack_[i]);
+      });
+      break;
+    }
+    case Tag::object: {
+      auto& object = detail::node<detail::ObjectNode>(target);
+      for (std::size_t i = mark; i < sp_; ++i) {
+        detail::object_add_op(heap(), object, ObjectOp::additem, stack_[i], Slot());
+      }
+      break;
+    }
+    case Tag::global: on_global("ADDITEMS", target);
+    default:
+      fail(PyExc::AttributeError,
+           "'" + std::string(tag_type_name(target.tag)) + "' object has no attribute 'add'");
+  }
+  sp_ = mark;
+}
+
+// ---- memo ---------------------------------------------------------------------------------------
+
+void Machine::check_memo_limits(std::uint64_t index) {
+  if (index > limits_.max_memo_index) {
+    fail_limit("max_memo_index", "memo index " + std::to_string(index) +
+                                     " exceeds Limits::max_memo_index (" +
+                                     std::to_string(limits_.max_memo_index) + ")");
+  }
+}
+
+void Machine::op_put(std::uint64_t index) {
+  const Slot value = top();
+  check_memo_limits(index);
+  if (memo_.put(index, value) && memo_.count() > limits_.max_memo_entries) {
+    fail_limit("max_memo_entries", "more than Limits::max_memo_entries (" +
+                                       std::to_string(limits_.max_memo_entries) + ") memo entries");
+  }
+}
+
+void Machine::op_memoize() {
+  top();
+  op_put(memo_.count());
+}
+
+void Machine::op_get(std::uint64_t index) {
+  const Slot* value = memo_.get(index);
+  if (value == nullptr) {
+    fail(PyExc::UnpicklingError, "Memo value not found at index " + std::to_string(index));
+  }
+  push(*value);
+}
+
+// GET/PUT's decimal argument: PyLong_FromString(base 10) then PyLong_AsSsize_t.
+std::uint64_t Machine::text_memo_index(std::string_view line, bool is_put) {
+  const std::string_view text = detail::text::c_text(line);
+  const std::size_t max_digits = limits_.max_text_int_digits == 0
+                                     ? std::numeric_limits<std::size_t>::max()
+                                     : limits_.max_text_int_digits;
+  auto result = detail::text::python_int(text, 10, max_digits);
+  if (auto* invalid = std::get_if<detail::text::IntInvalid>(&result)) {
+    invalid_int_literal(text, invalid->base);
+  }
+  if (auto* many = std::get_if<detail::text::IntTooManyDigits>(&result)) {
+    fail_limit("max_text_int_digits", too_many_digits_message(max_digits, many->digits), PyExc::ValueError);
+  }
+  const auto& value = std::get<detail::text::IntValue>(result);
+  if (!value.small) fail(PyExc::OverflowError, "Python int too large to convert to C ssize_t");
+  if (value.small_value < 0) {
+    if (is_put) fail(PyExc::ValueError, "negative PUT argument");
+    fail(PyExc::UnpicklingError, "Memo value not found at index " + std::to_string(value.small_value));
+  }
+  return static_cast<std::uint64_t>(value.small_value);
+}
+
+void Machine::op_get_text() { op_get(text_memo_index(readline_min2(), false)); }
+
+void Machine::op_put_text() {
+  const std::string_view line = readline_min2();
+  top();  // CPython checks the stack before parsing the index
+  op_put(text_memo_index(line, true));
+}
+
+// ---- globals ------------------------------------------------------------------------------------
+
+// find_class without importing: the Python 2 name mapping when the protocol is below 3.
+Slot Machine::find_class(std::string_view module, std::string_view name) {
+  if (proto_ < 3 && options_.fix_imports) {
+    const auto mapped = detail::py2_to_py3({module, name});
+    return new_global(mapped.module, mapped.name);
+  }
+  return new_global(module, name);
+}
+
+Slot Machine::find_class_slots(Slot module, Slot name) {
+  const std::string_view m = view_of(module);
+  const std::string_view n = view_of(name);
+  if (m.empty()) fail(PyExc::ValueError, "Empty module name");
+  if (proto_ < 3 && options_.fix_imports) {
+    const auto mapped = detail::py2_to_py3({m, n});
+    if (mapped.module.data() != m.data() || mapped.name.data() != n.data()) {
+      return new_global(mapped.module, mapped.name);
+    }
+  }
+  count_nodes();
+  return detail::make_global(heap(), module, name);  // the very str objects of the pickle
+}
+
+std::string Machine::decode_ascii_line(std::string_view line) {
+  const std::string_view text = line.substr(0, line.size() - 1);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x80) {
+      static constexpr char hex[] = "0123456789abcdef";
+      std::string message = "'ascii' codec can't decode byte 0x";
+      message += hex[byte >> 4];
+      message += hex[byte & 15];
+      message += " in position " + std::to_string(i) + ": ordinal not in range(128)";
+      fail(PyExc::UnicodeDecodeError, message);
+    }
+  }
+  return std::string(text);
+}
+
+void Machine::op_global() {
+  const std::string_view module_line = readline_min2();
+  std::string module(module_line.substr(0, module_line.size() - 1));
+  if (auto error = detail::check_utf8(module)) {
+    fail(PyExc::UnicodeDecodeError, detail::utf8_error_message(module, *error));
+  }
+  const std::string_view name_line = readline_min2();
+  const std::string_view name = name_line.substr(0, name_line.size() - 1);
+  if (auto error = detail::check_utf8(name)) {
+    fail(PyExc::UnicodeDecodeError, detail::utf8_error_message(name, *error));
+  }
+  push(find_class(module, name));
+}
+
+void Machine::op_stack_global() {
+  const Slot name = pop();
+  const Slot module = pop();
+  if (module.tag != Tag::str || name.tag != Tag::str) {
+    fail(PyExc::UnpicklingError, "STACK_GLOBAL requires str");
+  }
+  push(find_class_slots(module, name));
+}
+
+void Machine::op_ext(int size_bytes) {
+  const char* p = read(static_cast<std::size_t>(size_bytes));
+  std::int64_t code = static_cast<std::int64_t>(read_le(p, size_bytes));
+  if (size_bytes == 4) code = static_cast<std::int32_t>(code);
+  if (code <= 0) fail(PyExc::UnpicklingError, "EXT specifies code <= 0");
+  const auto it = options_.extensions.find(static_cast<std::int32_t>(code));
+  if (it == options_.extensions.end()) {
+    fail(PyExc::ValueError, "unregistered extension code " + std::to_string(code));
+  }
+  const Slot global = find_class(it->second.first, it->second.second);
+  const Slot object = new_object(ObjectForm::ext, global, Slot());
+  detail::node<detail::ObjectNode>(object).ext_code = static_cast<std::int32_t>(code);
+  push(object);
+}
+
+// ---- calls (kept inert) -------------------------------------------------------------------------
+
+namespace {
+
+bool is_builtins_module(std::string_view module) noexcept {
+  return module == "builtins" || module == "__builtin__";
+}
+
+// The UTF-8 text as Latin-1 bytes when every code point is below 256.
+std::optional<std::string> latin1_bytes(std::string_view utf8) {
+  std::string out;
+  out.reserve(utf8.size());
+  std::size_t pos = 0;
+  while (pos < utf8.size()) {
+    const char32_t cp = detail::next_code_point(utf8, pos);
+    if (cp > 0xFF) return std::nullopt;
+    out.push_back(static_cast<char>(cp));
+  }
+  return out;
+}
+
+}  // namespace
+
+// The reductions CPython's pickler writes for builtin values, evaluated as Python would.
+std::optional<Slot> Machine::fold_reduction(Slot callable, Slot args) {
+  if (callable.tag != Tag::global || args.tag != Tag::tuple) return std::nullopt;
+  const auto& global = detail::node<detail::GlobalNode>(callable);
+  const std::string_view module = view_of(global.module);
+  const std::string_view name = view_of(global.name);
+  const auto& tuple = detail::node<detail::SeqNode>(args);
+  const std::size_t argc = tuple.size;
+  const Slot* argv = tuple.items;
+
+  if (is_builtins_module(module)) {
+    if (name == "set" || name == "frozenset") {
+      const Tag tag = name == "set" ? Tag::set : Tag::frozenset;
+      if (argc == 0) return new_dict(tag);
+      if (argc != 1 || (argv[0].tag != Tag::list && argv[0].tag != Tag::tuple)) return std::nullopt;
+      const auto& items = detail::node<detail::SeqNode>(argv[0]);
+      Slot set = new_dict(tag, items.size);
+      auto& node = detail::node<detail::DictNode>(set);
+      value_op([&] {
+        for (std::size_t i = 0; i < items.size; ++i) detail::set_add(heap(), node, items.items[i]);
+      });
+      return set;
+    }
+    if (name == "bytearray") {
+      if (argc == 0) return new_bytes({}, Tag::bytearray);
+      if (argc == 1 && argv[0].tag == Tag::bytes) return new_bytes(view_of(argv[0]), Tag::bytearray);
+      if (argc == 2 && argv[0].tag == Tag::str && argv[1].tag == Tag::str &&
+          (view_of(argv[1]) == "latin-1" || view_of(argv[1]) == "latin1")) {
+        if (auto data = latin1_bytes(view_of(argv[0]))) return new_bytes(*data, Tag::bytearray);
+      }
+      return std::nullopt;
+    }
+    if (name == "bytes" && argc == 0) return new_bytes({});
+    return std::nullopt;
+  }
+  if (module == "_codecs" && name == "encode" && argc == 2 && argv[0].tag == Tag::str &&
+      argv[1].tag == Tag::str && view_of(argv[1]) == "latin1") {
+    if (auto data = latin1_bytes(view_of(argv[0]))) return new_bytes(*data);
+  }
+  return std::nullopt;
+}
+
+void Machine::op_reduce() {
+  const Slot args = pop();
+  const Slot callable = pop();
+  if (is_builtin(args.tag) && args.tag != Tag::tuple) {
+    fail(PyExc::TypeError, "argument list must be a tuple");
+  }
+  if (is_builtin(callable.tag)) {
+    fail(PyExc::TypeError, "'" + std::string(tag_type_name(callable.tag)) + "' object is not callable");
+  }
+  if (options_.fold_builtin_reductions) {
+    if (auto folded = fold_reduction(callable, args)) {
+      push(*folded);
+      return;
+    }
+  }
+  push(new_object(ObjectForm::reduce, callable, args));
+}
+
+void Machine::op_newobj(bool with_kwargs) {
+  const char* opname = with_kwargs ? "NEWOBJ_EX" : "NEWOBJ";
+  const Slot kwargs = with_kwargs ? pop() : Slot();
+  const Slot args = pop();
+  const Slot cls = pop();
+  auto check = [&](Slot s, Tag wanted, const char* what, const char* expected) {
+    if (is_builtin(s.tag) && s.tag != wanted) {
+      fail(PyExc::UnpicklingError, std::string(opname) + " " + what + " argument must be " + expected +
+                                       ", not " + std::string(tag_type_name(s.tag)));
+    }
+  };
+  if (is_builtin(cls.tag)) {
+    fail(PyExc::UnpicklingError, std::string(opname) + " class argument must be a type, not " +
+                                     std::string(tag_type_name(cls.tag)));
+  }
+  check(args, Tag::tuple, "args", "a tuple");
+  if (with_kwargs) check(kwargs, Tag::dict, "kwargs", "a dict");
+  push(new_object(with_kwargs ? ObjectForm::newobj_ex : ObjectForm::newobj, cls, args, kwargs));
+}
+
+void Machine::op_inst() {
+  const std::size_t start = marker();
+  const std::string module = decode_ascii_line(readline_min2());
+  const std::string name = decode_ascii_line(readline_min2());
+  const Slot cls = find_class(module, name);
+  const Slot args = tuple_from(start);
+  push(new_object(ObjectForm::inst, cls, args));
+}
+
+void Machine::op_obj() {
+  const std::size_t start = marker();
+  if (sp_ < start + 1) underflow();
+  const Slot args = tuple_from(start + 1);
+  const Slot cls = pop();
+  push(new_object(ObjectForm::obj, cls, args));
+}
+
+void Machine::build_builtin(Slot inst, Slot state) {
+  // object's default __setstate__ (3.11): (state, slotstate) pairs, __dict__ updates, setattr.
+  const std::string type(tag_type_name(inst.tag));
+  Slot slotstate;
+  bool has_slotstate = false;
+  if (state.tag == Tag::tuple && detail::node<detail::SeqNode>(state).size == 2) {
+    const auto& pair = detail::node<detail::SeqNode>(state);
+    state = pair.items[0];
+    slotstate = pair.items[1];
+    has_slotstate = true;
+  }
+  if (state.tag != Tag::none) {
+    if (state.tag != Tag::dict && is_builtin(state.tag)) {
+      fail(PyExc::UnpicklingError, "state is not a dictionary");
+    }
+    fail(PyExc::AttributeError, "'" + type + "' object has no attribute '__dict__'");
+  }
+  if (has_slotstate) {
+    if (slotstate.tag != Tag::dict) fail(PyExc::UnpicklingError, "slot state is not a dictionary");
+    const auto& dict = detail::node<detail::DictNode>(slotstate);
+    if (dict.size != 0) {
+      const Slot key = dict.entries[0].key;
+      if (key.tag != Tag::str) {
+        fail(PyExc::TypeError, "attribute name must be string, not '" +
+                                   std::string(tag_type_name(key.tag)) + "'");
+      }
+      fail(PyExc::AttributeError, "'" + type + "' object has no attribute '" + str_of(key) + "'");
+    }
+  }
+}
+
+void Machine::op_build() {
+  if (sp_ < fence() + 2) underflow();
+  const Slot state = stack_[--sp_];
+  const Slot inst = stack_[sp_ - 1];
+  switch (inst.tag) {
+    case Tag::object:
+      detail::object_add_op(heap(), detail::node<detail::ObjectNode>(inst), ObjectOp::build, state, Slot());
+      return;
+    case Tag::global:
+      if (state.tag == Tag::none) return;
+      on_global("BUILD", inst);
+    default: build_builtin(inst, state);
+  }
+}
+
+// ---- persistent ids -----------------------------------------------------------------------------
+
+void Machine::op_persid() {
+  std::string_view line = readline();
+  const std::string_view text = line.substr(0, line.size() - 1);
+  if (!detail::is_ascii(text)) {
+    fail(PyExc::UnpicklingError, "persistent IDs in protocol 0 must be ASCII strings");
+  }
+  const Slot pid = new_str(text);
+  if (options_.persistent_load) {
+    Value result = options_.persistent_load(Value(pid, root_));
+    adopt_heap(result.heap());
+    push(result.slot());
+    return;
+  }
+  push(new_object(ObjectForm::persid, Slot(), pid));
+}
+
+void Machine::op_binpersid() {
+  const Slot pid = pop();
+  if (options_.persistent_load) {
+    Value result = options_.persistent_load(Value(pid, root_));
+    adopt_heap(result.heap());
+    push(result.slot());
+    return;
+  }
+  push(new_object(ObjectForm::binpersid, Slot(), pid));
+}
+
+// ---- protocol and frames ------------------------------------------------------------------------
+
+void Machine::op_proto() {
+  const int proto = static_cast<unsigned char>(*read(1));
+  if (proto > highest_protocol) {
+    fail(PyExc::ValueError, "unsupported pickle protocol: " + std::to_string(proto));
+  }
+  proto_ = proto;
+}
+
+void Machine::op_frame() {
+  const std::uint64_t n = read_le(read(8), 8);
+  if (n > max_ssize) {
+    fail(PyExc::OverflowError,
+         "FRAME length exceeds system's maximum of " + std::to_string(max_ssize) + " bytes");
+  }
+  switch (in_.start_frame(static_cast<std::size_t>(n))) {
+    case Input::FrameStatus::ok: return;
+    case Input::FrameStatus::nested:
+      fail(PyExc::UnpicklingError, "beginning of a new frame before end of current frame");
+    case Input::FrameStatus::truncated: truncated();
+    case Input::FrameStatus::input_cap: shortage(Input::Shortage::input_cap);
+  }
+}
+
+// ---- running a load -----------------------------------------------------------------------------
+
+Value run_load(Input& input, const ReadOptions& options, Memo& memo, std::vector<Slot>& stack,
+               std::vector<std::size_t>& marks) {
+  Machine machine(input, options, memo, stack, marks);
+  try {
+    return machine.run();
+  } catch (const std::bad_alloc&) {
+    input.end_pickle();
+    throw UnpicklingError(PyExc::MemoryError, "out of memory while unpickling");
+  } catch (...) {
+    input.end_pickle();
+    throw;
+  }
+}
+
+}  // namespace
+
+// ================================================================================================
+// Public API
+// ================================================================================================
+
+struct Unpickler::State {
+  ReadOptions options;
+  Input input;
+  Memo memo;
+  std::vector<Slot> stack;
+  std::vector<std::size_t> marks;
+
+  State(std::istream& in, ReadOptions opts)
+      : options(std::move(opts)), input(in, options.limits.max_input_bytes) {}
+  State(std::string_view data, ReadOptions opts)
+      : options(std::move(opts)), input(data, options.limits.max_input_bytes) {}
+};
+
+Unpickler::Unpickler(std::istream& in, ReadOptions options)
+    : state_(std::make_unique<State>(in, std::move(options))) {}
+
+Unpickler::Unpickler(std::string_view data, ReadOptions options)
+    : state_(std::make_unique<State>(data, std::move(options))) {}
+
+Unpickler::~Unpickler() = default;
+
+Value Unpickler::load() {
+  return run_load(state_->input, state_->options, state_->memo, state_->stack, state_->marks);
+}
+
+bool Unpickler::at_end() { return state_->input.at_end(); }
+
+std::size_t Unpickler::position() const noexcept { return state_->input.position(); }
+
+Value loads(std::string_view data, const ReadOptions& options) {
+  Input input(data, options.limits.max_input_bytes);
+  Memo memo;
+  std::vector<Slot> stack;
+  std::vector<std::size_t> marks;
+  return run_load(input, options, memo, stack, marks);
+}
+
+Value loads(std::span<const std::byte> data, const ReadOptions& options) {
+  return loads(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()), options);
+}
+
+}  // namespace pickle

@@ -73,8 +73,9 @@ class UnpicklingError : public Error {
 class LimitError : public UnpicklingError {
  public:
   LimitError(std::string_view limit, const std::string& message, std::size_t offset,
-             std::optional<std::uint8_t> opcode)
-      : UnpicklingError(PyExc::UnpicklingError, message, offset, opcode), limit_(limit) {}
+             std::optional<std::uint8_t> opcode,
+             PyExc python_class = PyExc::UnpicklingError)  // a limit CPython also has keeps its class
+      : UnpicklingError(python_class, message, offset, opcode), limit_(limit) {}
   // The name of the limit, as spelled in pickle::Limits.
   const std::string& limit() const noexcept { return limit_; }
 
