@@ -760,6 +760,16 @@ struct Writer {
   void save_buffer_node(Slot s);
   bool save_persistent(Slot s);
 
+  // PERSID: str(pid) as ASCII text (repr() for anything but a str, as str() is in Python).
+  void write_persid_text(const Value& pid) {
+    std::string text = pid.is_str() ? std::string(pid.as_str()) : repr(pid);
+    if (!is_ascii(text) || text.find('\n') != std::string::npos)
+      throw PicklingError("persistent IDs in protocol 0 must be ASCII strings");
+    out.put(op(Op::PERSID));
+    out.write(text);
+    out.put('\n');
+  }
+
   void step_seq(Task& t);
   void step_list(Task& t);
   void step_dict(Task& t);
@@ -915,11 +925,7 @@ bool Writer::save_persistent(Slot s) {
   if (!pid) return false;
   keepalive.push_back(*pid);
   if (protocol == 0) {
-    if (!pid->is_str() || !is_ascii(pid->as_str()))
-      throw PicklingError("persistent IDs in protocol 0 must be ASCII strings");
-    out.put(op(Op::PERSID));
-    out.write(pid->as_str());
-    out.put('\n');
+    write_persid_text(*pid);
     return true;
   }
   // The pid and everything in it are saved without consulting persistent_id. BINPERSID follows
@@ -1268,33 +1274,14 @@ void Writer::save_object_node(Slot s) {
       return;
     }
     case ObjectForm::persid:
-      if (o.args.tag == Tag::str && protocol == 0) {
-        const auto& pid = detail::node<StringNode>(o.args);
-        out.put(op(Op::PERSID));
-        out.write(pid.data, pid.size);
-        out.put('\n');
+    case ObjectForm::binpersid:
+      if (protocol == 0) {
+        write_persid_text(value_of(o.args));
         t.phase = 10;
         push(t);
         return;
       }
       t.phase = 20;  // BINPERSID form
-      push(t);
-      return;
-    case ObjectForm::binpersid:
-      if (protocol == 0) {
-        if (o.args.tag != Tag::str ||
-            !is_ascii(std::string_view(detail::node<StringNode>(o.args).data,
-                                       detail::node<StringNode>(o.args).size)))
-          throw PicklingError("persistent IDs in protocol 0 must be ASCII strings");
-        const auto& pid = detail::node<StringNode>(o.args);
-        out.put(op(Op::PERSID));
-        out.write(pid.data, pid.size);
-        out.put('\n');
-        t.phase = 10;
-        push(t);
-        return;
-      }
-      t.phase = 20;
       push(t);
       return;
     case ObjectForm::inst:
@@ -1325,6 +1312,12 @@ void Writer::step_object(Task& t) {
         t.phase = 40;
         out.boundary();
         save_global("copyreg", "__newobj__", nullptr, nullptr, nullptr);
+        return;
+      }
+      if (o.form == ObjectForm::newobj_ex && protocol >= 2 && protocol < 4 &&
+          o.callable.tag == Tag::global) {
+        t.phase = 60;
+        step_object(t);
         return;
       }
       if (o.form == ObjectForm::newobj_ex && protocol < 4) {
@@ -1499,6 +1492,78 @@ void Writer::step_object(Task& t) {
       return;
     case 53:
       close_temp_tuple(3);
+      out.put(op(Op::REDUCE));
+      if (std::uint64_t hit = memo.find(t.slot.p); hit != IdentityMemo::missing) {
+        out.put(op(Op::POP));
+        get(hit);
+        stack.pop_back();
+        return;
+      }
+      memoize(t.slot.p);
+      t.phase = 10;
+      t.pos = 0;
+      return;
+    // protocol 2–3 newobj_ex: functools.partial(cls.__new__, cls, *args, **kwargs)() — the partial
+    // pickles as (partial, (func,)) with state (func, (cls, *args), kwargs copy, None).
+    case 60: {
+      const auto& g = detail::node<GlobalNode>(o.callable);
+      std::string_view module(detail::node<StringNode>(g.module).data, detail::node<StringNode>(g.module).size);
+      std::string qualname(detail::node<StringNode>(g.name).data, detail::node<StringNode>(g.name).size);
+      qualname += ".__new__";
+      out.boundary();
+      save_global("functools", "partial", nullptr, nullptr, nullptr);
+      out.boundary();  // (func,)
+      out.boundary();
+      save_global(module, qualname, nullptr, nullptr, nullptr);
+      close_temp_tuple(1);
+      out.put(op(Op::REDUCE));
+      memoize_anonymous();
+      out.boundary();  // the state tuple
+      out.put(op(Op::MARK));
+      out.boundary();
+      save_global(module, qualname, nullptr, nullptr, nullptr);
+      std::size_t count = o.args.tag == Tag::tuple ? detail::node<SeqNode>(o.args).size : 0;
+      out.boundary();  // (cls, *args)
+      if (temp_tuple_needs_mark(count + 1)) out.put(op(Op::MARK));
+      t.phase = 61;
+      t.pos = 0;
+      save(o.callable);
+      return;
+    }
+    case 61: {
+      std::size_t count = o.args.tag == Tag::tuple ? detail::node<SeqNode>(o.args).size : 0;
+      if (t.pos < count) {
+        Slot item = detail::node<SeqNode>(o.args).items[t.pos++];
+        save(item);
+        return;
+      }
+      close_temp_tuple(count + 1);
+      t.phase = 62;
+      out.boundary();  // the keywords: a copy of kwargs
+      if (o.kwargs.tag != Tag::dict) {
+        save(o.kwargs);
+        return;
+      }
+      const auto& kw = detail::node<DictNode>(o.kwargs);
+      out.put(op(Op::EMPTY_DICT));
+      memoize_anonymous();
+      if (kw.size != 0) {
+        Task items(Step::dict_exact);
+        items.base = reinterpret_cast<const char*>(kw.entries);
+        items.stride = sizeof(DictEntry);
+        items.end = kw.size;
+        push(items);
+      }
+      return;
+    }
+    case 62:
+      out.boundary();
+      out.put(op(Op::NONE));
+      out.put(op(Op::TUPLE));
+      memoize_anonymous();
+      out.put(op(Op::BUILD));
+      out.boundary();
+      write_empty_tuple();
       out.put(op(Op::REDUCE));
       if (std::uint64_t hit = memo.find(t.slot.p); hit != IdentityMemo::missing) {
         out.put(op(Op::POP));

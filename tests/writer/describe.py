@@ -12,20 +12,65 @@ Grammar (tokens separated by spaces):
   ( o FORM CALLABLE ARGS [KWARGS] OP… )               object; FORM R (reduce), n (newobj: ARGS
                              without the class), x (newobj_ex, with KWARGS); OP = ( B state )
                              ( A item ) ( I key value )
+  ( o P PID )                a persistent id (written with BINPERSID, or PERSID at protocol 0)
+  ( o E i<code> ( g … ) )    a global written as an extension code (protocol >= 2)
   =K ITEM                    the item, labelled K
   @K                         the item labelled K (the same object)
 """
 import builtins
 import copyreg
 import importlib
+import pickle
 import struct
 
 _ATOMS = (type(None), bool, int, float)
 
 
+def pack_hex(data):
+    """Hex, with runs of a 1- or 2-byte pattern (32 bytes or more) written [pattern*count]."""
+    out = []
+    i, n, plain = 0, len(data), 0
+    while i < n:
+        best = None
+        for width in (1, 2):
+            pattern = data[i:i + width]
+            j = i
+            while data[j:j + width] == pattern and j + width <= n:
+                j += width
+            if j - i >= 32 and (best is None or j - i > best[1] - i):
+                best = (pattern, j)
+        if best is None:
+            i += 1
+            continue
+        out.append(data[plain:i].hex())
+        out.append("[%s*%d]" % (best[0].hex(), (best[1] - i) // len(best[0])))
+        i = plain = best[1]
+    out.append(data[plain:].hex())
+    return "".join(out)
+
+
+def unpack_hex(text):
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == "[":
+            end = text.index("]", i)
+            pattern, count = text[i + 1:end].split("*")
+            out += bytes.fromhex(pattern) * int(count)
+            i = end + 1
+        else:
+            end = text.find("[", i)
+            end = len(text) if end < 0 else end
+            out += bytes.fromhex(text[i:end])
+            i = end
+    return bytes(out)
+
+
 class Describer:
-    def __init__(self, protocol):
+    def __init__(self, protocol, persistent_id=None):
         self.protocol = protocol
+        self.persistent_id = persistent_id or (lambda obj: None)
+        self.pids = {}
         self.labels = {}       # id → label
         self.keep = []         # keep described objects alive: ids must not be reused
         self.reduced = {}      # id → reduce value (one __reduce_ex__ call per object)
@@ -42,9 +87,8 @@ class Describer:
         stack = [obj]
         while stack:
             o = stack.pop()
-            if type(o) in _ATOMS or o == ():
-                if type(o) in _ATOMS:
-                    continue
+            if type(o) in _ATOMS:
+                continue
             self.keep.append(o)
             k = id(o)
             self.counts[k] = self.counts.get(k, 0) + 1
@@ -60,23 +104,47 @@ class Describer:
             return [x for kv in o.items() for x in kv]
         if t in (str, bytes, bytearray):
             return []
+        if t is _Global:
+            return [o.module, o.name]
         kind, parts = self._classify(o)
         return parts
 
     def _classify(self, o):
+        if id(o) in self.reduced:
+            r = self.reduced[id(o)]
+            return r[0], r[1] if r[0] != "o" else self._object_parts(r)
+        if id(o) in self.pids:
+            return "p", [self.pids[id(o)]]
+        pid = self.persistent_id(o)
+        if pid is not None:
+            self.pids[id(o)] = pid
+            self.keep.append(pid)
+            return "p", [pid]
+        if o is type(None) or o is type(...) or o is type(NotImplemented):
+            # save_type: (type, (singleton,))
+            singleton = {type(None): None, type(...): ..., type(NotImplemented): NotImplemented}[o]
+            r = ("o", ("R", [type, (singleton,)]), [])
+            self.reduced[id(o)] = r
+            self.keep.append(r)
+            return "o", self._object_parts(r)
         if isinstance(o, type) or type(o).__name__ in ("function", "builtin_function_or_method"):
             mod = o.__module__
             name = o.__qualname__
             self.keep.extend([mod, name])
-            return "g", [mod, name]
-        r = self.reduced.get(id(o))
+            r = self._global(o, mod, name)
+            self.reduced[id(o)] = r
+            self.keep.append(r)
+            return r[0], r[1]
+        r = None
         if r is None:
             reducer = copyreg.dispatch_table.get(type(o))
             r = reducer(o) if reducer is not None else o.__reduce_ex__(self.protocol)
             if isinstance(r, str):
-                mod = getattr(o, "__module__", None) or "__main__"
-                r = ("g", [mod, r])
+                mod = pickle.whichmodule(o, r)
+                r = self._global(o, mod, r)
             else:
+                if len(r) > 5 and r[5] is not None:
+                    raise ValueError("state setters cannot be described")
                 r = tuple(r) + (None,) * (5 - len(r))
                 func, args, state, listitems, dictitems = r[:5]
                 listitems = list(listitems) if listitems is not None else []
@@ -98,13 +166,26 @@ class Describer:
                 r = ("o", head, ops)
             self.reduced[id(o)] = r
             self.keep.append(r)
-        if r[0] == "g":
-            return "g", r[1]
+        if r[0] in ("g", "e"):
+            return r[0], r[1]
+        return "o", self._object_parts(r)
+
+    def _global(self, o, mod, name):
+        if self.protocol >= 2:
+            code = copyreg._extension_registry.get((mod, name))
+            if code is not None:
+                g = _Global(mod, name)
+                self.keep.append(g)
+                return ("e", [code, g])
+        return ("g", [mod, name])
+
+    @staticmethod
+    def _object_parts(r):
         _, head, ops = r
         parts = list(head[1])
         for _, items in ops:
             parts.extend(items)
-        return "o", parts
+        return parts
 
     def _emit(self, obj, out):
         # Iterative: the stack holds objects to emit or literal tokens (wrapped in a 1-tuple).
@@ -130,18 +211,33 @@ class Describer:
                 self.labels[k] = len(self.labels)
                 out.append("=%d" % self.labels[k])
             if t is str:
-                out.append("s" + o.encode("utf-8", "surrogatepass").hex()); continue
+                out.append("s" + pack_hex(o.encode("utf-8", "surrogatepass"))); continue
             if t is bytes:
-                out.append("b" + o.hex()); continue
+                out.append("b" + pack_hex(o)); continue
             if t is bytearray:
-                out.append("a" + o.hex()); continue
+                out.append("a" + pack_hex(o)); continue
             tag = {tuple: "t", list: "l", dict: "d", set: "S", frozenset: "Z"}.get(t)
             if tag is not None:
                 out.append("(" + tag)
                 stack.append(_Token(")"))
                 stack.extend(reversed(self._children(o)))
                 continue
+            if t is _Global:
+                out.append("(g")
+                stack.append(_Token(")"))
+                stack.extend(reversed([o.module, o.name]))
+                continue
             kind, parts = self._classify(o)
+            if kind == "p":
+                out.append("(o P")
+                stack.append(_Token(")"))
+                stack.extend(reversed(parts))
+                continue
+            if kind == "e":
+                out.append("(o E")
+                stack.append(_Token(")"))
+                stack.extend(reversed(parts))
+                continue
             if kind == "g":
                 out.append("(g")
                 stack.append(_Token(")"))
@@ -155,6 +251,13 @@ class Describer:
                 seq.append(_Token(")"))
             seq.append(_Token(")"))
             stack.extend(reversed(seq))
+
+
+class _Global:
+    """A global by name, for describing what an extension code stands for."""
+
+    def __init__(self, module, name):
+        self.module, self.name = module, name
 
 
 class _Token:
@@ -215,11 +318,11 @@ def build(text):
         elif c == "f":
             value = struct.unpack(">d", bytes.fromhex(tok[1:]))[0]
         elif c == "s":
-            value = bytes.fromhex(tok[1:]).decode("utf-8", "surrogatepass")
+            value = unpack_hex(tok[1:]).decode("utf-8", "surrogatepass")
         elif c == "b":
-            value = bytes.fromhex(tok[1:])
+            value = unpack_hex(tok[1:])
         elif c == "a":
-            value = bytearray.fromhex(tok[1:])
+            value = bytearray(unpack_hex(tok[1:]))
         elif c == "(":
             tag = tok[1:]
             frame = [tag, [], pending_label]

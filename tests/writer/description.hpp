@@ -30,6 +30,28 @@ inline std::string unhex(std::string_view hex) {
   return out;
 }
 
+// Hex with runs written [pattern*count] (tests/writer/describe.py pack_hex).
+inline std::string unpack_hex(std::string_view text) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == '[') {
+      std::size_t star = text.find('*', i);
+      std::size_t end = text.find(']', i);
+      std::string pattern = unhex(text.substr(i + 1, star - i - 1));
+      std::size_t count = std::stoull(std::string(text.substr(star + 1, end - star - 1)));
+      for (std::size_t k = 0; k < count; ++k) out += pattern;
+      i = end + 1;
+    } else {
+      std::size_t end = text.find('[', i);
+      if (end == std::string_view::npos) end = text.size();
+      out += unhex(text.substr(i, end - i));
+      i = end;
+    }
+  }
+  return out;
+}
+
 inline std::string to_hex(std::string_view bytes) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
@@ -162,12 +184,12 @@ inline Value build_description(std::string_view text) {
       __builtin_memcpy(&d, &bits, sizeof d);
       value = Value(d);
     } else if (c == 's') {
-      value = Value::str(unhex(tok.substr(1)));
+      value = Value::str(unpack_hex(tok.substr(1)));
     } else if (c == 'b') {
-      value = Value::bytes(std::string_view(unhex(tok.substr(1))));
+      value = Value::bytes(std::string_view(unpack_hex(tok.substr(1))));
     } else if (c == 'a') {
-      value = Value::bytearray(unhex(tok.substr(1)));
-    } else if (tok == "R" || tok == "n" || tok == "x") {
+      value = Value::bytearray(unpack_hex(tok.substr(1)));
+    } else if (tok == "R" || tok == "n" || tok == "x" || tok == "P" || tok == "E") {
       stack.back().form = tok[0];
       continue;
     } else {
@@ -209,12 +231,20 @@ inline Value build_description(std::string_view text) {
         break;
       case 'o': {
         f.items.push_back(value);
-        std::size_t need = f.form == 'x' ? 3 : 2;
+        std::size_t need = f.form == 'x' ? 3 : f.form == 'P' ? 1 : 2;  // E: code, global
         if (!f.created && f.items.size() == need) {
-          ObjectForm form = f.form == 'R' ? ObjectForm::reduce
-                            : f.form == 'n' ? ObjectForm::newobj
-                                            : ObjectForm::newobj_ex;
-          f.container = Value::object(form, f.items[0], f.items[1], need == 3 ? f.items[2] : Value());
+          if (f.form == 'E') {
+            f.container = Value::object(ObjectForm::ext, f.items[1], Value());
+            detail::node<detail::ObjectNode>(f.container.slot()).ext_code =
+                static_cast<std::int32_t>(*f.items[0].as_int64());
+          } else if (f.form == 'P') {
+            f.container = Value::object(ObjectForm::binpersid, Value(), f.items[0]);
+          } else {
+            ObjectForm form = f.form == 'R' ? ObjectForm::reduce
+                              : f.form == 'n' ? ObjectForm::newobj
+                                              : ObjectForm::newobj_ex;
+            f.container = Value::object(form, f.items[0], f.items[1], need == 3 ? f.items[2] : Value());
+          }
           f.created = true;
           if (f.label >= 0) labels[f.label] = f.container;
         }
