@@ -16,6 +16,12 @@ Output, tests/data/cache_error_messages.tsv, one case per line, tab-separated:
       empty), "lock" (hex of str(lock) then a space then the timeout in the build notation)
   name <class> <qualified Python name>
   subclass <class> <base> <1 or 0>            issubclass(class, base) for every pair
+  pickle <value in build notation> <hex of pickle.dumps(value, protocol=4)>
+                                              for every hashable value (the key a memoized
+                                              try_pickle_key must return, whatever came before)
+  unpickle <hex of the data, "-" when empty> <outcome>
+      outcome: "ok " + hex of repr(pickle.loads(data)), or "raises " + the class of the exception
+      pickle.loads raises (UnpicklingError, EOFError, …)
 
 Build notation (space-separated tokens, prefix order; the notation of tests/gen_repr_dis_cases.py):
   N | T | F | i<decimal> | f<16 hex digits of the IEEE bits> | s<hex of UTF-8> | b<hex> | B<hex>
@@ -24,6 +30,7 @@ Build notation (space-separated tokens, prefix order; the notation of tests/gen_
 """
 
 import os
+import pickle
 import struct
 import threading
 
@@ -176,6 +183,19 @@ def main():
             message(LockTimeoutError, "lock", argument, str(LockTimeoutError(lock, timeout)))
             message(FileLockTimeoutError, "lock", argument,
                     str(FileLockTimeoutError(lock, timeout)))
+
+    for v in VALUES:
+        try:
+            hash(v)
+        except TypeError:
+            continue
+        lines.append("\t".join(["pickle", notation(v), hexs(pickle.dumps(v, protocol=4))]))
+    for data in PICKLED:
+        try:
+            outcome = "ok " + hexs(repr(pickle.loads(data)).encode())
+        except Exception as err:  # noqa: BLE001 - the class is what is recorded
+            outcome = "raises " + type(err).__name__
+        lines.append("\t".join(["unpickle", hexs(data), outcome]))
 
     for cls in CLASSES:
         lines.append("\t".join(["name", cls.__name__, cls.__module__ + "." + cls.__qualname__]))
