@@ -1190,6 +1190,14 @@ void Machine::set_item(Slot target, Slot key, Slot value) {
       return;
     }
     case Tag::global: on_global(op_ == byte(Op::SETITEM) ? "SETITEM" : "SETITEMS", target);
+    case Tag::str:
+    case Tag::bytes:
+    case Tag::tuple:
+    case Tag::set:
+    case Tag::frozenset:
+      // Sequence-protocol types convert an int key to an index before refusing the assignment.
+      if (key.tag == Tag::big_int) fail(PyExc::IndexError, "cannot fit 'int' into an index-sized integer");
+      [[fallthrough]];
     default:
       fail(PyExc::TypeError,
            "'" + std::string(tag_type_name(target.tag)) + "' object does not support item assignment");
@@ -1385,9 +1393,9 @@ void Machine::op_ext(int size_bytes) {
 
 namespace {
 
-bool is_builtins_module(std::string_view module) noexcept {
-  return module == "builtins" || module == "__builtin__";
-}
+// Python 2's __builtin__ arrives here as builtins when fix_imports mapped it; unmapped, CPython
+// could not import it, so it is not folded.
+bool is_builtins_module(std::string_view module) noexcept { return module == "builtins"; }
 
 // The UTF-8 text as Latin-1 bytes when every code point is below 256.
 std::optional<std::string> latin1_bytes(std::string_view utf8) {
