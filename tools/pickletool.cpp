@@ -2,8 +2,9 @@
 //
 //   pickletool COMMAND [OPTIONS] FILE      FILE may be '-' for standard input
 //
-// Exit status: 0 success; 1 malformed input (one line on stderr:
-// "pickletool: <CPython exception class> at offset <N> (<OPCODE>): <message>"); 2 usage error.
+// Exit status: 0 success; 1 malformed input, with one line on stderr:
+//   pickletool: <CPython exception class> at offset <N> (<OPCODE>): <message>
+// 2 usage error; 3 (scan only) something dangerous is referenced.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -25,6 +26,7 @@
 #include "pickle/opcodes.hpp"
 #include "pickle/reader.hpp"
 #include "pickle/repr.hpp"
+#include "pickle/scan.hpp"
 #include "pickle/value.hpp"
 #include "pickle/writer.hpp"
 #include "value_impl.hpp"
@@ -338,6 +340,29 @@ int command_bench(const std::vector<std::string>& argv) {
   return exit_ok;
 }
 
+int command_scan(const std::vector<std::string>& argv) {
+  Arguments args(argv, {"json"}, {});
+  const std::string& path = args.only_positional("FILE");
+  std::string data = read_input(path);
+  pickle::ScanReport report = pickle::scan(data);
+  const std::string source = path == "-" ? "<stdin>" : path;
+  std::cout << (args.has("json") ? pickle::format_scan_json(report, source)
+                                 : pickle::format_scan_text(report, source));
+  std::cout.flush();
+  if (report.error && !args.has("json")) {
+    std::string message = report.error->message;
+    for (char& c : message) {
+      if (c == '\n') c = ' ';
+    }
+    std::cerr << "pickletool: " << pickle::py_exc_name(report.error->python_class) << " at offset "
+              << report.error->offset << " ("
+              << opcode_label(pickle::UnpicklingError(report.error->python_class, message,
+                                                      report.error->offset, report.error->opcode))
+              << "): " << message << '\n';
+  }
+  return pickle::scan_exit_code(report);
+}
+
 struct Command {
   std::string_view name;
   std::string_view synopsis;
@@ -364,6 +389,11 @@ const std::vector<Command>& commands() {
        "Write a Python literal (as ast.literal_eval accepts it) as a pickle to standard output,\n"
        "identical to pickle.dumps(ast.literal_eval(LITERAL), N).\n",
        command_encode},
+      {"scan", "scan [--json] FILE",
+       "List every global, call, persistent id and extension code the pickle would use, without\n"
+       "loading it, with a verdict per item and overall. Exit 0 clean, 3 dangerous, 1 malformed.\n"
+       "  --json   one JSON object for machines\n",
+       command_scan},
       {"bench", "bench --op loads|dumps [--min-time SECONDS] FILE",
        "Time pickle.loads (or dumps of the loaded value at the file's protocol) in-process and\n"
        "print one JSON line: op, file, bytes, iterations, ns_per_op (median), value_heap_bytes.\n",
