@@ -21,12 +21,12 @@ constexpr std::string_view blocked_modules[] = {
     "_ctypes", "_io", "_osx_support", "_pickle", "_posixsubprocess", "_pyio", "_thread",
     "_winapi", "aiohttp", "asyncio", "atexit", "bdb", "cPickle", "cProfile", "cloudpickle",
     "code", "codeop", "commands", "compileall", "ctypes", "dill", "distutils", "ensurepip", "ftplib",
-    "http", "httplib", "idlelib", "imaplib", "importlib", "joblib", "lib2to3", "marshal",
+    "http.client", "http.server", "httplib", "idlelib", "imaplib", "importlib", "joblib", "lib2to3", "marshal",
     "msvcrt", "multiprocessing", "nt", "numpy.f2py", "numpy.testing", "os", "pdb", "pickle",
     "pip", "pkgutil", "popen2", "posix", "profile", "pty", "py_compile", "pydoc", "requests",
     "runpy", "sched", "shelve", "shutil", "signal", "site", "smtplib", "socket", "socketserver",
     "ssl", "subprocess", "sys", "telnetlib", "threading", "timeit", "torch.hub", "torch.utils.bottleneck", "trace", "types",
-    "urllib", "urllib2", "venv", "webbrowser"};
+    "urllib.request", "urllib2", "venv", "webbrowser"};
 
 // Attributes of builtins that run code, read or write files, or reach arbitrary attributes.
 constexpr std::string_view blocked_builtins[] = {
@@ -234,6 +234,10 @@ std::optional<std::string_view> blocked_module_of(std::string_view module) {
   return std::nullopt;
 }
 
+// Py2's urllib held urlopen and urlretrieve; Py3's urllib package itself holds only submodules, of
+// which urllib.request is blocked above and urllib.parse is data.
+bool is_py2_urllib(std::string_view module) { return module == "urllib"; }
+
 bool module_is_builtins(std::string_view module) {
   return module == "builtins" || module == "__builtin__" || module == "__builtins__" ||
          module == "exceptions";
@@ -256,6 +260,7 @@ std::optional<std::string> blocklist_reason(std::string_view module, std::string
   if (auto blocked = blocked_module_of(module)) {
     return "blocked module " + std::string(*blocked);
   }
+  if (is_py2_urllib(module)) return "blocked module urllib";
   const std::vector<std::string_view> path = split_dots(name);
   if (module_is_builtins(module) && contains(blocked_builtins, path.front())) {
     return "blocked builtin " + std::string(path.front());

@@ -229,12 +229,9 @@ class Walk {
               Risk::suspicious);
     }
   }
-  AbstractValue memo_get(std::uint64_t index, bool text_opcode) {
+  AbstractValue memo_get(std::uint64_t index) {
     auto it = memo_.find(index);
-    if (it == memo_.end()) {
-      if (text_opcode) fail(PyExc::UnpicklingError, "Memo value not found at index " + std::to_string(index));
-      fail(PyExc::KeyError, std::to_string(index));
-    }
+    if (it == memo_.end()) fail(PyExc::UnpicklingError, "Memo value not found at index " + std::to_string(index));
     return it->second;
   }
 
@@ -617,11 +614,11 @@ void Walk::step(Op op) {
       if (status == DecimalStatus::invalid) fail(PyExc::ValueError, "invalid literal for int() with base 10");
       if (status == DecimalStatus::overflow) fail(PyExc::OverflowError, "Python int too large to convert to C ssize_t");
       if (index < 0) fail(PyExc::UnpicklingError, "Memo value not found at index " + std::to_string(index));
-      push(memo_get(static_cast<std::uint64_t>(index), true));
+      push(memo_get(static_cast<std::uint64_t>(index)));
       break;
     }
-    case Op::BINGET: push(memo_get(read_uint(1), false)); break;
-    case Op::LONG_BINGET: push(memo_get(read_uint(4), false)); break;
+    case Op::BINGET: push(memo_get(read_uint(1))); break;
+    case Op::LONG_BINGET: push(memo_get(read_uint(4))); break;
     case Op::PUT: {
       AbstractValue value = top();
       std::int64_t index = 0;
