@@ -7,7 +7,8 @@ Writes tests/data/reader_cases.tsv, one case per line, tab-separated:
     name  options  input-hex  error  ExceptionClass  message-hex
 
 `options` is `-` or a comma list of: latin1, bytes (the encoding= argument), nofix
-(fix_imports=False), buffers=N (N out-of-band buffers b'buf0', b'buf1', …).
+(fix_imports=False), buffers=N (N out-of-band buffers PickleBuffer(bytearray(b'buf0')), …), py
+(the expectation comes from pickle.py's unpickler, for the frame rules the C one of 3.11 skips).
 
 The canonical form of a loaded value (tests/reader_test.cpp computes the same form from a
 pickle::Value):
@@ -131,8 +132,9 @@ def run(data, options):
         elif option.startswith("buffers="):
             kwargs["buffers"] = [pickle.PickleBuffer(bytearray(b"buf%d" % i))
                                  for i in range(int(option.split("=")[1]))]
+    load = pickle._loads if "py" in options else pickle.loads
     try:
-        value = pickle.loads(data, **kwargs)
+        value = load(data, **kwargs)
     except BaseException as e:  # noqa: BLE001 - every outcome is recorded
         return ("error", type(e).__name__, str(e).encode("utf-8", "surrogatepass").hex())
     return ("ok", canonical(value))
@@ -359,6 +361,21 @@ def build_cases():
                               b"\x8d" + (2 ** 64 - 1).to_bytes(8, "little") + b".",
                               b"\x96" + (2 ** 63).to_bytes(8, "little") + b"."]):
         case("proto_frame_ext_%d" % i, data)
+    # Frame boundaries: the C unpickler of 3.11 does not enforce them, pickle.py does (and so do
+    # newer C unpicklers, gh-154848); these expectations come from pickle._loads ("py").
+    strict_frames = [frame(3) + b"Vab\n.", frame(3) + b"Vab\n." + frame(0),
+                     b"\x80\x04" + frame(3) + b"N" + frame(1) + b"..",
+                     b"\x80\x04" + frame(2) + b"K\x01" + frame(1) + b".",
+                     frame(1) + b"J\x01\x00\x00\x00.", frame(4) + b"\x8c\x05abcde.",
+                     frame(9) + frame(1) + b"N.", frame(10) + frame(1) + b"NN.",
+                     frame(2) + b"NN" + frame(1) + b".", frame(1) + b"N" + frame(1) + b".",
+                     frame(0) + frame(0) + b"N.", frame(3) + b"I1\n" + b"I2\n.",
+                     frame(2) + b"I1" + b"\n.", frame(12) + b"cbuiltins\nint\n.",
+                     b"\x80\x04" + frame(1) + b"\x80" + b"\x04N.",
+                     frame(1) + b"(" + frame(2) + b"t."]
+    for i, data in enumerate(strict_frames):
+        case("frame_strict_%d" % i, data, "py")
+
     case("buffers_none_given", b"\x97.", "buffers=0")
     case("buffer_one", b"\x97.", "buffers=1")
     case("buffer_readonly", b"\x97\x98.", "buffers=1")

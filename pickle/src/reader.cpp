@@ -164,6 +164,8 @@ class Input {
 
   std::size_t position() const noexcept { return base_ + static_cast<std::size_t>(cur_ - begin_); }
   bool in_frame() const noexcept { return frame_end_ != nullptr; }
+  // True once the input was cut at Limits::max_input_bytes.
+  bool capped() const noexcept { return capped_; }
 
   // One opcode byte; -1 at the end of the input (after leaving an exhausted frame).
   int next_opcode() {
@@ -413,6 +415,7 @@ class Machine {
     heap_ = Heap::create();
     root_ = heap_;
     if (options_.buffers) buffers_ = &*options_.buffers;
+    if (limits_.max_alloc_ratio == 0) alloc_checkpoint_ = std::numeric_limits<std::size_t>::max();
   }
   ~Machine() { detail::release(heap_); }
   Machine(const Machine&) = delete;
@@ -523,7 +526,6 @@ class Machine {
       fail_limit("max_nodes", "more than Limits::max_nodes (" + std::to_string(limits_.max_nodes) +
                                   ") nodes");
     }
-    if (limits_.max_alloc_ratio != 0 && root_->allocated_bytes > alloc_checkpoint_) check_alloc();
   }
   void check_alloc() {
     const std::size_t consumed = in_.position() - pickle_start_ + 1;
@@ -678,9 +680,11 @@ class Machine {
 
 Value Machine::run() {
   while (true) {
+    if (root_->allocated_bytes > alloc_checkpoint_) check_alloc();
     op_offset_ = in_.position();
     const int next = in_.next_opcode();
     if (next < 0) {
+      if (in_.capped()) shortage(Input::Shortage::input_cap);
       in_.end_pickle();
       throw UnpicklingError(PyExc::EOFError, "Ran out of input", op_offset_ - pickle_start_);
     }
@@ -1095,7 +1099,18 @@ std::int64_t Machine::byte_value(Slot item) {
 }
 
 void Machine::extend_list(Slot list, const Slot* items, std::size_t n) {
-  detail::seq_extend(heap(), detail::node<detail::SeqNode>(list), items, n);
+  auto& seq = detail::node<detail::SeqNode>(list);
+  if (seq.size == 0 && seq.capacity < n) {
+    // The first batch of a list is usually all of it (APPENDS of a whole list, or the single
+    // APPEND of a one-item list): allocate exactly, where growth would round up to 8 slots.
+    auto* array = static_cast<Slot*>(heap().allocate(n * sizeof(Slot), alignof(Slot)));
+    std::memcpy(static_cast<void*>(array), items, n * sizeof(Slot));
+    seq.items = array;
+    seq.capacity = n;
+    seq.size = n;
+    return;
+  }
+  detail::seq_extend(heap(), seq, items, n);
 }
 
 void Machine::extend_bytearray(Slot target, const Slot* items, std::size_t n) {
