@@ -93,6 +93,10 @@ void run_file(const std::string& file, int target_minor, Tally& tally) {
   }
 }
 
+std::string interpreter_name(const ::testing::TestParamInfo<int>& param_info) {
+  return "py3_" + std::to_string(param_info.param);
+}
+
 class WriterGolden : public ::testing::TestWithParam<int> {};
 
 TEST_P(WriterGolden, MatchesCPython) {
@@ -104,7 +108,7 @@ TEST_P(WriterGolden, MatchesCPython) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Interpreters, WriterGolden, ::testing::Values(8, 9, 10, 11, 12, 13),
-                         [](const auto& info) { return "py3_" + std::to_string(info.param); });
+                         interpreter_name);
 
 TEST(WriterGoldenBig, FramesBatchesAndLargePayloads) {
   Tally tally;

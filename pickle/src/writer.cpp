@@ -757,6 +757,7 @@ struct Writer {
   void save_set_node(Slot s, bool frozen);
   void save_global_node(Slot s);
   void save_object_node(Slot s);
+  void write_getattr_chain(Slot s, const std::vector<const ObjectNode*>& chain);
   void save_buffer_node(Slot s);
   bool save_persistent(Slot s);
 
@@ -1245,8 +1246,70 @@ void Writer::save_buffer_node(Slot s) {
   if (b.readonly) out.put(op(Op::READONLY_BUFFER));
 }
 
+namespace {
+
+bool str_equals(Slot s, std::string_view text) {
+  if (s.tag != Tag::str) return false;
+  const auto& n = detail::node<StringNode>(s);
+  return std::string_view(n.data, n.size) == text;
+}
+
+// `getattr(parent, 'name')` with parent a global or another such call: how CPython ≤ 3.12 writes
+// a nested qualified name below protocol 4, and what the reader loads from 3.13's form. Returns the
+// calls from the outermost inwards, or nothing.
+std::vector<const ObjectNode*> getattr_chain(Slot s) {
+  std::vector<const ObjectNode*> chain;
+  for (;;) {
+    if (s.tag != Tag::object) return {};
+    const auto& o = detail::node<ObjectNode>(s);
+    if (o.form != ObjectForm::reduce || o.op_count != 0 || o.callable.tag != Tag::global) return {};
+    const auto& g = detail::node<GlobalNode>(o.callable);
+    if (!str_equals(g.module, "builtins") || !str_equals(g.name, "getattr")) return {};
+    if (o.args.tag != Tag::tuple) return {};
+    const auto& args = detail::node<SeqNode>(o.args);
+    if (args.size != 2 || args.items[1].tag != Tag::str) return {};
+    chain.push_back(&o);
+    if (args.items[0].tag == Tag::global) {
+      // Methods of builtin types (dict.get, int.from_bytes) reduce to getattr explicitly, which
+      // memoizes as usual; the graph cannot tell the two apart, the module is a good guess.
+      if (str_equals(detail::node<GlobalNode>(args.items[0]).module, "builtins")) return {};
+      return chain;
+    }
+    s = args.items[0];
+  }
+}
+
+}  // namespace
+
+// 3.13's nested-name form below protocol 4: every getattr first, the top-level global written
+// without memoizing it, then each name with TUPLE2 (TUPLE below protocol 2) and REDUCE, none of them
+// memoized but the final object.
+void Writer::write_getattr_chain(Slot s, const std::vector<const ObjectNode*>& chain) {
+  for (const ObjectNode* level : chain) {
+    save(level->callable);
+    if (protocol < 2) out.put(op(Op::MARK));
+  }
+  const auto& base = detail::node<GlobalNode>(detail::node<SeqNode>(chain.back()->args).items[0]);
+  const auto& m = detail::node<StringNode>(base.module);
+  const auto& q = detail::node<StringNode>(base.name);
+  write_global_opcode(std::string_view(m.data, m.size), std::string_view(q.data, q.size));
+  for (std::size_t i = chain.size(); i-- > 0;) {
+    save(detail::node<SeqNode>(chain[i]->args).items[1]);
+    out.put(protocol >= 2 ? op(Op::TUPLE2) : op(Op::TUPLE));
+    out.put(op(Op::REDUCE));
+  }
+  memoize(s.p);
+}
+
 void Writer::save_object_node(Slot s) {
   const auto& o = detail::node<ObjectNode>(s);
+  if (options.target_minor >= 13 && protocol < 4 && o.form == ObjectForm::reduce) {
+    std::vector<const ObjectNode*> chain = getattr_chain(s);
+    if (!chain.empty()) {
+      write_getattr_chain(s, chain);
+      return;
+    }
+  }
   Task t(Step::object);
   t.slot = s;
   t.phase = 0;

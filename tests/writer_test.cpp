@@ -1,0 +1,288 @@
+// The writer's behaviour tests: the round-trip corpus (CPython's pickles, loaded and written back at
+// the same protocol, must be reproduced byte for byte), errors, the streaming Pickler, options, and
+// values far deeper than any recursive writer could handle.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "pickle/reader.hpp"
+#include "pickle/writer.hpp"
+#include "writer/description.hpp"
+
+namespace {
+
+using pickle::Value;
+using pickle::WriteOptions;
+
+std::string data_dir() {
+  const char* dir = std::getenv("PICKLE_TEST_DATA");
+  return std::string(dir != nullptr ? dir : "tests") + "/writer/";
+}
+
+struct Row {
+  std::string name;
+  int protocol;
+  std::string bytes;
+};
+
+std::vector<Row> corpus(const std::string& file) {
+  std::ifstream in(data_dir() + file);
+  std::vector<Row> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::size_t start = 0;
+    for (;;) {
+      std::size_t tab = line.find('\t', start);
+      f.push_back(line.substr(start, tab - start));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+    if (f.size() != 5 || f[3] == "-") continue;
+    rows.push_back(Row{f[0], std::stoi(f[1]), pickle::testing::unpack_hex(f[3])});
+  }
+  return rows;
+}
+
+// The extension codes registered by tests/writer/corpus_classes.py.
+pickle::ReadOptions corpus_read_options() {
+  pickle::ReadOptions options;
+  options.extensions = {{0xF0, {"corpus_classes", "Ext1"}},
+                        {0x1234, {"corpus_classes", "Ext2"}},
+                        {0x12345678, {"corpus_classes", "Ext4"}}};
+  return options;
+}
+
+// Cases whose round trip cannot be exact, with the reason (see the report in the commit log):
+// a state setter's call result is popped by the pickle itself, so the loaded graph does not hold it.
+bool known_inexact(const std::string& name) { return name == "state_setter"; }
+
+struct Tally {
+  std::map<int, std::pair<int, int>> by_protocol;  // protocol → (passed, total)
+};
+
+void round_trip_file(const std::string& file, int target_minor, Tally& tally) {
+  std::vector<Row> rows = corpus(file);
+  ASSERT_FALSE(rows.empty()) << file;
+  for (const Row& row : rows) {
+    if (known_inexact(row.name)) continue;
+    SCOPED_TRACE(file + " " + row.name + " protocol " + std::to_string(row.protocol));
+    auto& [passed, total] = tally.by_protocol[row.protocol];
+    ++total;
+    std::string got;
+    try {
+      Value value = pickle::loads(row.bytes, corpus_read_options());
+      WriteOptions options;
+      options.protocol = row.protocol;
+      options.target_minor = target_minor;
+      got = pickle::dumps(value, options);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "exception: " << e.what();
+      continue;
+    }
+    if (got == row.bytes) {
+      ++passed;
+      continue;
+    }
+    std::size_t at = 0;
+    while (at < got.size() && at < row.bytes.size() && got[at] == row.bytes[at]) ++at;
+    ADD_FAILURE() << "differs at byte " << at << " of " << row.bytes.size() << "\n  expected "
+                  << pickle::testing::to_hex(row.bytes.substr(at > 16 ? at - 16 : 0, 64))
+                  << "\n  got      " << pickle::testing::to_hex(got.substr(at > 16 ? at - 16 : 0, 64));
+  }
+}
+
+void print_tally(const std::string& label, const Tally& tally) {
+  std::string line = "[round trip " + label + "]";
+  for (const auto& [protocol, counts] : tally.by_protocol)
+    line += " p" + std::to_string(protocol) + " " + std::to_string(counts.first) + "/" +
+            std::to_string(counts.second);
+  std::printf("%s\n", line.c_str());
+}
+
+std::string interpreter_name(const ::testing::TestParamInfo<int>& param_info) {
+  return "py3_" + std::to_string(param_info.param);
+}
+
+class RoundTrip : public ::testing::TestWithParam<int> {};
+
+TEST_P(RoundTrip, ReproducesCPythonsBytes) {
+  int minor = GetParam();
+  Tally tally;
+  round_trip_file("cases-3." + std::to_string(minor) + ".tsv", minor, tally);
+  print_tally("3." + std::to_string(minor), tally);
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, RoundTrip, ::testing::Values(8, 9, 10, 11, 12, 13),
+                         interpreter_name);
+
+TEST(RoundTripBig, ReproducesCPythonsBytes) {
+  Tally tally;
+  round_trip_file("cases-big.tsv", 11, tally);
+  print_tally("big", tally);
+}
+
+// --- options and errors ---------------------------------------------------------------------
+
+TEST(Writer, ProtocolAboveFiveIsAValueError) {
+  WriteOptions options;
+  options.protocol = 6;
+  try {
+    pickle::dumps(Value(1), options);
+    FAIL() << "no error";
+  } catch (const pickle::PicklingError& e) {
+    EXPECT_EQ(e.python_class(), pickle::PyExc::ValueError);
+    EXPECT_STREQ(e.what(), "pickle protocol must be <= 5");
+  }
+}
+
+TEST(Writer, DefaultProtocolFollowsTheTargetVersion) {
+  EXPECT_EQ(pickle::default_protocol(11), 4);
+  EXPECT_EQ(pickle::default_protocol(13), 4);
+  EXPECT_EQ(pickle::default_protocol(14), 5);
+  WriteOptions options;
+  options.target_minor = 14;
+  EXPECT_EQ(pickle::dumps(Value(), options)[1], '\x05');
+  EXPECT_EQ(pickle::dumps(Value())[1], '\x04');
+}
+
+TEST(Writer, BufferCallbackNeedsProtocolFive) {
+  WriteOptions options;
+  options.protocol = 4;
+  options.buffer_callback = [](const Value&) { return true; };
+  EXPECT_THROW(pickle::dumps(Value(1), options), pickle::PicklingError);
+}
+
+TEST(Writer, BuffersNeedProtocolFive) {
+  Value buffer = Value::buffer("abc", 0, true);
+  WriteOptions options;
+  options.protocol = 4;
+  try {
+    pickle::dumps(buffer, options);
+    FAIL() << "no error";
+  } catch (const pickle::PicklingError& e) {
+    EXPECT_EQ(e.python_class(), pickle::PyExc::PicklingError);
+  }
+}
+
+TEST(Writer, OutOfBandBuffersAreNotMemoizedAndCallTheCallbackEachTime) {
+  Value buffer = Value::buffer("abc", 0, true);
+  Value list = Value::list({buffer, buffer});
+  int calls = 0;
+  WriteOptions options;
+  options.protocol = 5;
+  options.buffer_callback = [&](const Value&) {
+    ++calls;
+    return false;
+  };
+  std::string bytes = pickle::dumps(list, options);
+  EXPECT_EQ(calls, 2);
+  // The loaded value refers to two out-of-band buffers, in order.
+  pickle::ReadOptions read;
+  read.buffers = std::vector<std::string_view>{"abc", "abc"};
+  Value back = pickle::loads(bytes, read);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].as_bytes(), "abc");
+}
+
+TEST(Writer, InBandBuffersAreMemoized) {
+  Value buffer = Value::buffer("abc", 0, false);
+  Value list = Value::list({buffer, buffer});
+  int calls = 0;
+  WriteOptions options;
+  options.protocol = 5;
+  options.buffer_callback = [&](const Value&) {
+    ++calls;
+    return true;
+  };
+  Value back = pickle::loads(pickle::dumps(list, options));
+  EXPECT_EQ(calls, 1);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_TRUE(back[0].is(back[1]));
+  EXPECT_EQ(back[0].kind(), pickle::Kind::bytearray);
+}
+
+TEST(Writer, PersistentIdReplacesTheValue) {
+  Value secret = Value::list({1, 2});
+  Value top = Value::list({secret, 3});
+  WriteOptions options;
+  options.protocol = 2;
+  options.persistent_id = [&](const Value& v) -> std::optional<Value> {
+    if (v.is(secret)) return Value("pid-1");
+    return std::nullopt;
+  };
+  Value back = pickle::loads(pickle::dumps(top, options));
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].kind(), pickle::Kind::object);
+  EXPECT_EQ(back[0].args().as_str(), "pid-1");
+  EXPECT_EQ(back[1], Value(3));
+}
+
+TEST(Writer, NonAsciiGlobalsBelowProtocolThree) {
+  Value global = Value::global("m\xc3\xb6" "dule", "C");
+  WriteOptions options;
+  options.protocol = 2;
+  try {
+    pickle::dumps(global, options);
+    FAIL() << "no error";
+  } catch (const pickle::PicklingError& e) {
+    EXPECT_EQ(e.python_class(), pickle::PyExc::PicklingError);
+    EXPECT_EQ(std::string(e.what()),
+              "can't pickle module identifier 'm\xc3\xb6" "dule' using pickle protocol 2");
+  }
+  options.protocol = 3;
+  EXPECT_NO_THROW(pickle::dumps(global, options));
+}
+
+// --- the streaming Pickler ---------------------------------------------------------------------
+
+TEST(Pickler, MemoPersistsAcrossDumpsUntilCleared) {
+  std::ostringstream out;
+  WriteOptions options;
+  options.protocol = 2;
+  pickle::Pickler pickler(out, options);
+  Value list = Value::list({1, 2, 3});
+  pickler.dump(list);
+  std::size_t first = out.str().size();
+  pickler.dump(list);
+  // The second pickle is PROTO, a BINGET of memo 0 and STOP.
+  EXPECT_EQ(out.str().substr(first), std::string("\x80\x02h\x00.", 5));
+  pickler.clear_memo();
+  pickler.dump(list);
+  EXPECT_EQ(out.str().substr(first + 5), out.str().substr(0, first));
+}
+
+// --- depth ---------------------------------------------------------------------------------------
+
+TEST(Writer, MillionDeepListRoundTrips) {
+  Value top = Value::list();
+  Value inner = top;
+  for (int i = 0; i < 1'000'000; ++i) {
+    Value next = Value::list();
+    inner.append(next);
+    inner = next;
+  }
+  for (int protocol : {0, 2, 4}) {
+    WriteOptions options;
+    options.protocol = protocol;
+    std::string bytes = pickle::dumps(top, options);
+    Value back = pickle::loads(bytes);
+    EXPECT_TRUE(same_graph(top, back)) << protocol;
+  }
+}
+
+TEST(Writer, MillionDeepTuplesAndDictsRoundTrip) {
+  Value top = Value::tuple({});
+  for (int i = 0; i < 1'000'000; ++i) top = (i % 2 == 0) ? Value::tuple({top}) : Value::dict({{Value(i), top}});
+  WriteOptions options;
+  options.protocol = 5;
+  std::string bytes = pickle::dumps(top, options);
+  EXPECT_TRUE(same_graph(top, pickle::loads(bytes)));
+}
+
+}  // namespace
