@@ -255,7 +255,7 @@ TEST(Limits, TextIntegerLimitKeepsCPythonsClassAndMessage) {
 }
 
 TEST(Limits, DefaultsLoadOrdinaryPickles) {
-  EXPECT_NO_THROW(pickle::loads(std::string("\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00]\x94K\x01a.", 17)));
+  EXPECT_NO_THROW(pickle::loads("\x80\x04\x95\x06\x00\x00\x00\x00\x00\x00\x00]\x94K\x01" "a."s));
 }
 
 }  // namespace

@@ -324,3 +324,268 @@ TEST(ReaderTable, MatchesCPythonOnEveryRecordedCase) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace std::string_literals;
+using pickle::Kind;
+using pickle::ObjectForm;
+using pickle::ObjectOp;
+using pickle::Value;
+
+pickle::UnpicklingError load_error(const std::string& data, const pickle::ReadOptions& options = {}) {
+  try {
+    pickle::loads(data, options);
+  } catch (const pickle::UnpicklingError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no error for " << to_hex(data);
+  return pickle::UnpicklingError(pickle::PyExc::UnpicklingError, "");
+}
+
+// --- the Python 2 name mapping ----------------------------------------------------------------
+
+TEST(Compat, MappingTablesMatchCPython) {
+  std::ifstream in(data_dir() + "reader_cases.compat.tsv");
+  std::string line;
+  std::size_t rows = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto f = split(line, '\t');
+    ASSERT_EQ(f.size(), 6u) << line;
+    const pickle::detail::QualifiedName name{f[2], f[3]};
+    pickle::detail::QualifiedName mapped{};
+    if (f[0] == "read") {
+      if (f[1] != "11") continue;  // the reader maps as CPython 3.11 does
+      mapped = pickle::detail::py2_to_py3(name);
+    } else {
+      mapped = pickle::detail::py3_to_py2(name, std::stoi(f[1]));
+    }
+    EXPECT_EQ(mapped.module, f[4]) << line;
+    EXPECT_EQ(mapped.name, f[5]) << line;
+    ++rows;
+  }
+  EXPECT_GT(rows, 400u);
+}
+
+// --- inert objects -----------------------------------------------------------------------------
+
+TEST(ReaderObjects, ReduceKeepsCallableAndArgumentsAfterNameMapping) {
+  const Value v = pickle::loads("\x80\x02" "c__builtin__\nxrange\nK\x01K\x07K\x01\x87R."s);
+  ASSERT_EQ(v.kind(), Kind::object);
+  EXPECT_EQ(v.object_form(), ObjectForm::reduce);
+  EXPECT_EQ(v.callable().kind(), Kind::global);
+  EXPECT_EQ(v.callable().module(), "builtins");
+  EXPECT_EQ(v.callable().qualname(), "range");
+  EXPECT_TRUE(v.args() == Value::tuple({1, 7, 1}));
+  EXPECT_TRUE(v.object_ops().empty());
+}
+
+TEST(ReaderObjects, NewobjFormsKeepClassArgsAndKeywords) {
+  const Value v = pickle::loads("\x80\x04\x8c\x01m\x8c\x01" "C\x93K\x01\x85}\x8c\x01kK\x02s\x92."s);
+  ASSERT_EQ(v.kind(), Kind::object);
+  EXPECT_EQ(v.object_form(), ObjectForm::newobj_ex);
+  EXPECT_EQ(v.callable().module(), "m");
+  EXPECT_EQ(v.callable().qualname(), "C");
+  EXPECT_TRUE(v.args() == Value::tuple({1}));
+  EXPECT_TRUE(v.kwargs() == Value::dict({{"k", 2}}));
+  const Value n = pickle::loads("\x80\x02" "cm\nC\n)\x81."s);
+  EXPECT_EQ(n.object_form(), ObjectForm::newobj);
+  EXPECT_TRUE(n.args() == Value::tuple());
+  EXPECT_TRUE(n.kwargs().is_none());
+}
+
+TEST(ReaderObjects, InstAndObjTakeTheMarkedItems) {
+  const Value inst = pickle::loads("(K\x01K\x02im\nC\n."s);
+  EXPECT_EQ(inst.object_form(), ObjectForm::inst);
+  EXPECT_EQ(inst.callable().qualname(), "C");
+  EXPECT_TRUE(inst.args() == Value::tuple({1, 2}));
+  const Value obj = pickle::loads("(cm\nC\nK\x03o."s);
+  EXPECT_EQ(obj.object_form(), ObjectForm::obj);
+  EXPECT_EQ(obj.callable().module(), "m");
+  EXPECT_TRUE(obj.args() == Value::tuple({3}));
+}
+
+TEST(ReaderObjects, OperationsOnObjectsAreRecordedInOrder) {
+  const Value v = pickle::loads(
+      "\x80\x02" "ccollections\nOrderedDict\n)R(K\x01K\x02K\x03K\x04uK\x05K\x06s(K\x07" "e}b(K\x08\x90."s);
+  ASSERT_EQ(v.kind(), Kind::object);
+  const auto ops = v.object_ops();
+  ASSERT_EQ(ops.size(), 6u);
+  EXPECT_EQ(std::get<0>(ops[0]), ObjectOp::setitem);
+  EXPECT_EQ(std::get<1>(ops[0]).as_int64(), 1);
+  EXPECT_EQ(std::get<2>(ops[0]).as_int64(), 2);
+  EXPECT_EQ(std::get<0>(ops[1]), ObjectOp::setitem);
+  EXPECT_EQ(std::get<1>(ops[1]).as_int64(), 3);
+  EXPECT_EQ(std::get<0>(ops[2]), ObjectOp::setitem);
+  EXPECT_EQ(std::get<1>(ops[2]).as_int64(), 5);
+  EXPECT_EQ(std::get<0>(ops[3]), ObjectOp::append);
+  EXPECT_EQ(std::get<1>(ops[3]).as_int64(), 7);
+  EXPECT_EQ(std::get<0>(ops[4]), ObjectOp::build);
+  EXPECT_TRUE(std::get<1>(ops[4]) == Value::dict());
+  EXPECT_EQ(std::get<0>(ops[5]), ObjectOp::additem);
+  EXPECT_EQ(std::get<1>(ops[5]).as_int64(), 8);
+  EXPECT_TRUE(v.state() == Value::dict());
+}
+
+TEST(ReaderObjects, BuiltinReductionsFoldOnlyWhenAsked) {
+  const std::string set_pickle = "\x80\x02" "c__builtin__\nset\n]K\x01K\x02\x86" "a\x85R."s;
+  const Value folded = pickle::loads(set_pickle);
+  EXPECT_EQ(folded.kind(), Kind::set);
+  pickle::ReadOptions keep;
+  keep.fold_builtin_reductions = false;
+  const Value kept = pickle::loads(set_pickle, keep);
+  ASSERT_EQ(kept.kind(), Kind::object);
+  EXPECT_EQ(kept.callable().module(), "builtins");
+  EXPECT_EQ(kept.callable().qualname(), "set");
+  // A str with code points above U+00FF cannot be Latin-1: _codecs.encode stays a call.
+  const Value wide = pickle::loads("c_codecs\nencode\nX\x03\x00\x00\x00\xe2\x82\xacX\x06\x00\x00\x00latin1\x86R."s);
+  EXPECT_EQ(wide.kind(), Kind::object);
+}
+
+TEST(ReaderObjects, PersistentIdsWithoutAHookStayInert) {
+  const Value text = pickle::loads("Pabc\n."s);
+  ASSERT_EQ(text.kind(), Kind::object);
+  EXPECT_EQ(text.object_form(), ObjectForm::persid);
+  EXPECT_EQ(text.args().as_str(), "abc");
+  const Value binary = pickle::loads("K\x05Q."s);
+  EXPECT_EQ(binary.object_form(), ObjectForm::binpersid);
+  EXPECT_EQ(binary.args().as_int64(), 5);
+  EXPECT_EQ(load_error("P\xe2\x88\x85\n."s).what(), "persistent IDs in protocol 0 must be ASCII strings"s);
+  EXPECT_EQ(load_error("Q."s).what(), "unpickling stack underflow"s);
+}
+
+TEST(ReaderObjects, PersistentLoadHookReplacesTheId) {
+  pickle::ReadOptions options;
+  std::vector<std::string> seen;
+  options.persistent_load = [&](const Value& pid) {
+    seen.push_back(pid.kind() == Kind::str ? std::string(pid.as_str()) : "#" + std::to_string(*pid.as_int64()));
+    return Value::list({pid, Value::bytes("from the hook")});
+  };
+  const Value v = pickle::loads("(Pabc\nK\x07Q2t."s, options);
+  ASSERT_EQ(v.kind(), Kind::tuple);
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_TRUE(v[0] == Value::list({"abc", Value::bytes("from the hook")}));
+  EXPECT_TRUE(v[1] == Value::list({7, Value::bytes("from the hook")}));
+  EXPECT_TRUE(v[1].is(v[2]));  // DUP shares the hook's value
+  EXPECT_EQ(seen, (std::vector<std::string>{"abc", "#7"}));
+}
+
+TEST(ReaderObjects, ExtensionCodesResolveThroughTheRegistry) {
+  pickle::ReadOptions options;
+  options.extensions[1] = {"copy_reg", "_reconstructor"};
+  options.extensions[0x12abcdef] = {"mymodule", "Thing"};
+  const Value v = pickle::loads("\x80\x02\x82\x01."s, options);
+  ASSERT_EQ(v.kind(), Kind::object);
+  EXPECT_EQ(v.object_form(), ObjectForm::ext);
+  EXPECT_EQ(v.ext_code(), 1);
+  EXPECT_EQ(v.callable().module(), "copyreg");  // protocol 2: mapped like find_class
+  EXPECT_EQ(v.callable().qualname(), "_reconstructor");
+  const Value w = pickle::loads("\x80\x03\x84\xef\xcd\xab\x12."s, options);
+  EXPECT_EQ(w.ext_code(), 0x12abcdef);
+  EXPECT_EQ(w.callable().module(), "mymodule");
+  const auto error = load_error("\x83\x02\x01."s, options);
+  EXPECT_EQ(error.python_class(), pickle::PyExc::ValueError);
+  EXPECT_STREQ(error.what(), "unregistered extension code 258");
+}
+
+// --- identity and sharing ----------------------------------------------------------------------
+
+TEST(ReaderSharing, StackGlobalKeepsTheStrObjectsOfThePickle) {
+  const Value v = pickle::loads("\x80\x04\x8c\x01m\x94\x8c\x01n\x94\x93h\x00h\x01\x87."s);
+  ASSERT_EQ(v.kind(), Kind::tuple);
+  const auto& global = pickle::detail::node<pickle::detail::GlobalNode>(v[0].slot());
+  EXPECT_EQ(global.module.p, v[1].slot().p);
+  EXPECT_EQ(global.name.p, v[2].slot().p);
+}
+
+TEST(ReaderSharing, GetAndDupShareNeverCopy) {
+  const Value v = pickle::loads("(]q\x00h\x00" "2t."s);
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_TRUE(v[0].is(v[1]));
+  EXPECT_TRUE(v[1].is(v[2]));
+  const Value cyclic = pickle::loads("\x80\x02]\x94g0\na."s);
+  EXPECT_TRUE(cyclic[0].is(cyclic));
+}
+
+TEST(ReaderSharing, BuffersKeepTheirIndexAndReadOnlyFlag) {
+  pickle::ReadOptions options;
+  options.buffers = std::vector<std::string_view>{"first", "second"};
+  const Value v = pickle::loads("\x97\x97\x98\x86."s, options);
+  ASSERT_EQ(v.kind(), Kind::tuple);
+  EXPECT_EQ(v[0].kind(), Kind::buffer);
+  EXPECT_EQ(v[0].as_bytes(), "first");
+  EXPECT_EQ(v[0].buffer_index(), 0u);
+  EXPECT_FALSE(v[0].buffer_readonly());
+  EXPECT_EQ(v[1].as_bytes(), "second");
+  EXPECT_EQ(v[1].buffer_index(), 1u);
+  EXPECT_TRUE(v[1].buffer_readonly());
+}
+
+// --- errors carry the opcode and its offset ------------------------------------------------------
+
+TEST(ReaderErrors, OffsetAndOpcodeOfTheFailingInstruction) {
+  const auto mark = load_error("N(."s);
+  EXPECT_EQ(mark.offset(), 2u);
+  EXPECT_EQ(mark.opcode(), std::optional<std::uint8_t>('.'));
+  const auto truncated = load_error("\x80\x02X\x05\x00\x00\x00" "ab"s);
+  EXPECT_EQ(truncated.offset(), 2u);
+  EXPECT_EQ(truncated.opcode(), std::optional<std::uint8_t>('X'));
+  const auto eof = load_error("\x80\x02N"s);
+  EXPECT_EQ(eof.python_class(), pickle::PyExc::EOFError);
+  EXPECT_EQ(eof.offset(), 3u);
+  EXPECT_FALSE(eof.opcode().has_value());
+  const auto key = load_error("N\x99"s);
+  EXPECT_EQ(key.offset(), 1u);
+  EXPECT_EQ(key.opcode(), std::optional<std::uint8_t>(0x99));
+  const auto unhashable = load_error("}]Ns."s);
+  EXPECT_EQ(unhashable.python_class(), pickle::PyExc::TypeError);
+  EXPECT_STREQ(unhashable.what(), "unhashable type: 'list'");
+  EXPECT_EQ(unhashable.offset(), 3u);
+}
+
+// --- several pickles in one input --------------------------------------------------------------
+
+TEST(ReaderStreams, SeveralPicklesFromAStream) {
+  const std::string data = "K\x01.\x80\x04\x95\x03\x00\x00\x00\x00\x00\x00\x00K\x02.(K\x03t.\xffgarbage"s;
+  std::istringstream stream(data);
+  pickle::Unpickler unpickler(stream);
+  EXPECT_EQ(unpickler.load().as_int64(), 1);
+  EXPECT_EQ(unpickler.position(), 3u);
+  EXPECT_EQ(unpickler.load().as_int64(), 2);
+  EXPECT_EQ(unpickler.position(), 17u);
+  EXPECT_TRUE(unpickler.load() == Value::tuple({3}));
+  EXPECT_FALSE(unpickler.at_end());
+  const auto error = [&] {
+    try {
+      unpickler.load();
+    } catch (const pickle::UnpicklingError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  }();
+  EXPECT_EQ(error, "invalid load key, '\\xff'.");
+}
+
+TEST(ReaderStreams, MemoryUnpicklerAndEndOfInput) {
+  pickle::Unpickler unpickler("N.\x88."s);
+  EXPECT_TRUE(unpickler.load().is_none());
+  EXPECT_TRUE(unpickler.load().as_bool());
+  EXPECT_TRUE(unpickler.at_end());
+  try {
+    unpickler.load();
+    FAIL() << "no error at the end";
+  } catch (const pickle::UnpicklingError& e) {
+    EXPECT_EQ(e.python_class(), pickle::PyExc::EOFError);
+    EXPECT_STREQ(e.what(), "Ran out of input");
+  }
+}
+
+TEST(ReaderStreams, StreamMemoIsPerPickle) {
+  std::istringstream stream("]q\x00.h\x00."s);
+  pickle::Unpickler unpickler(stream);
+  EXPECT_EQ(unpickler.load().kind(), Kind::list);
+  EXPECT_THROW(unpickler.load(), pickle::UnpicklingError);  // like a fresh pickle.load(file)
+}
+
+}  // namespace

@@ -16,6 +16,7 @@
 #include "compat.hpp"
 #include "pickle/errors.hpp"
 #include "pickle/opcodes.hpp"
+#include "pickle/policy.hpp"
 #include "text_parse.hpp"
 #include "unicode.hpp"
 #include "value_impl.hpp"
@@ -415,6 +416,7 @@ class Machine {
     heap_ = Heap::create();
     root_ = heap_;
     if (options_.buffers) buffers_ = &*options_.buffers;
+    policy_ = options_.policy.get();
     if (limits_.max_alloc_ratio == 0) alloc_checkpoint_ = std::numeric_limits<std::size_t>::max();
   }
   ~Machine() { detail::release(heap_); }
@@ -431,6 +433,12 @@ class Machine {
   [[noreturn]] void fail_limit(std::string_view limit, const std::string& message,
                                PyExc python_class = PyExc::UnpicklingError) const {
     throw LimitError(limit, message, op_offset_ - pickle_start_, op_, python_class);
+  }
+  std::size_t offset() const noexcept { return op_offset_ - pickle_start_; }
+  // Asks the policy (if any) about a call; false when the call must stay inert (not folded).
+  bool call_allowed(Slot callable, CallKind kind) {
+    if (policy_ == nullptr) return true;
+    return enforce_call(*policy_, Value(callable, root_), kind, offset(), op_) == PolicyVerdict::allow;
   }
   [[noreturn]] void underflow() const {
     fail(PyExc::UnpicklingError, marks_.empty() ? "unpickling stack underflow" : "unexpected MARK found");
@@ -632,6 +640,7 @@ class Machine {
   void op_proto();
   void op_frame();
   void op_persid();
+  bool persistent_hook_allowed(Slot pid);
   void op_binpersid();
 
   // helpers behind the handlers
@@ -672,6 +681,7 @@ class Machine {
   std::size_t pickle_start_ = 0;
   std::uint8_t op_ = 0;
   const std::vector<std::string_view>* buffers_ = nullptr;
+  const LoadPolicy* policy_ = nullptr;
   std::size_t next_buffer_ = 0;
   std::string scratch_;
 };
@@ -1331,8 +1341,10 @@ void Machine::op_put_text() {
 Slot Machine::find_class(std::string_view module, std::string_view name) {
   if (proto_ < 3 && options_.fix_imports) {
     const auto mapped = detail::py2_to_py3({module, name});
-    return new_global(mapped.module, mapped.name);
+    module = mapped.module;
+    name = mapped.name;
   }
+  if (policy_ != nullptr) enforce_global(*policy_, module, name, offset(), op_);
   return new_global(module, name);
 }
 
@@ -1343,9 +1355,10 @@ Slot Machine::find_class_slots(Slot module, Slot name) {
   if (proto_ < 3 && options_.fix_imports) {
     const auto mapped = detail::py2_to_py3({m, n});
     if (mapped.module.data() != m.data() || mapped.name.data() != n.data()) {
-      return new_global(mapped.module, mapped.name);
+      return find_class(m, n);
     }
   }
+  if (policy_ != nullptr) enforce_global(*policy_, m, n, offset(), op_);
   count_nodes();
   return detail::make_global(heap(), module, name);  // the very str objects of the pickle
 }
@@ -1394,6 +1407,14 @@ void Machine::op_ext(int size_bytes) {
   std::int64_t code = static_cast<std::int64_t>(read_le(p, size_bytes));
   if (size_bytes == 4) code = static_cast<std::int32_t>(code);
   if (code <= 0) fail(PyExc::UnpicklingError, "EXT specifies code <= 0");
+  if (policy_ != nullptr &&
+      enforce_extension(*policy_, static_cast<std::int32_t>(code), offset(), op_) != PolicyVerdict::allow) {
+    // Kept unresolved: an extension object without a global.
+    const Slot object = new_object(ObjectForm::ext, Slot(), Slot());
+    detail::node<detail::ObjectNode>(object).ext_code = static_cast<std::int32_t>(code);
+    push(object);
+    return;
+  }
   const auto it = options_.extensions.find(static_cast<std::int32_t>(code));
   if (it == options_.extensions.end()) {
     fail(PyExc::ValueError, "unregistered extension code " + std::to_string(code));
@@ -1478,7 +1499,8 @@ void Machine::op_reduce() {
   if (is_builtin(callable.tag)) {
     fail(PyExc::TypeError, "'" + std::string(tag_type_name(callable.tag)) + "' object is not callable");
   }
-  if (options_.fold_builtin_reductions) {
+  const bool allowed = call_allowed(callable, CallKind::reduce);
+  if (options_.fold_builtin_reductions && allowed) {
     if (auto folded = fold_reduction(callable, args)) {
       push(*folded);
       return;
@@ -1504,6 +1526,7 @@ void Machine::op_newobj(bool with_kwargs) {
   }
   check(args, Tag::tuple, "args", "a tuple");
   if (with_kwargs) check(kwargs, Tag::dict, "kwargs", "a dict");
+  call_allowed(cls, with_kwargs ? CallKind::newobj_ex : CallKind::newobj);
   push(new_object(with_kwargs ? ObjectForm::newobj_ex : ObjectForm::newobj, cls, args, kwargs));
 }
 
@@ -1513,6 +1536,7 @@ void Machine::op_inst() {
   const std::string name = decode_ascii_line(readline_min2());
   const Slot cls = find_class(module, name);
   const Slot args = tuple_from(start);
+  call_allowed(cls, CallKind::inst);
   push(new_object(ObjectForm::inst, cls, args));
 }
 
@@ -1521,6 +1545,7 @@ void Machine::op_obj() {
   if (sp_ < start + 1) underflow();
   const Slot args = tuple_from(start + 1);
   const Slot cls = pop();
+  call_allowed(cls, CallKind::obj);
   push(new_object(ObjectForm::obj, cls, args));
 }
 
@@ -1579,7 +1604,7 @@ void Machine::op_persid() {
     fail(PyExc::UnpicklingError, "persistent IDs in protocol 0 must be ASCII strings");
   }
   const Slot pid = new_str(text);
-  if (options_.persistent_load) {
+  if (persistent_hook_allowed(pid)) {
     Value result = options_.persistent_load(Value(pid, root_));
     adopt_heap(result.heap());
     push(result.slot());
@@ -1590,13 +1615,22 @@ void Machine::op_persid() {
 
 void Machine::op_binpersid() {
   const Slot pid = pop();
-  if (options_.persistent_load) {
+  if (persistent_hook_allowed(pid)) {
     Value result = options_.persistent_load(Value(pid, root_));
     adopt_heap(result.heap());
     push(result.slot());
     return;
   }
   push(new_object(ObjectForm::binpersid, Slot(), pid));
+}
+
+// The hook runs when there is one and the policy (if any) allows it; else the id stays inert.
+bool Machine::persistent_hook_allowed(Slot pid) {
+  if (policy_ != nullptr &&
+      enforce_persistent_id(*policy_, Value(pid, root_), offset(), op_) != PolicyVerdict::allow) {
+    return false;
+  }
+  return static_cast<bool>(options_.persistent_load);
 }
 
 // ---- protocol and frames ------------------------------------------------------------------------
