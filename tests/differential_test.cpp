@@ -8,6 +8,7 @@
 // change the fixed series' size). Other interpreters under pyenv are tried with fewer values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -33,10 +34,13 @@ struct Outcome {
   std::vector<std::string> failures;
 };
 
-// Runs random_values.py under `python` and checks every pickle it prints. Returns false (with a
-// gtest failure) when the script itself could not run.
+// Runs random_values.py under `python` and checks every pickle it prints, against the repr of
+// `repr_python` when given (repr of str depends on the interpreter's Unicode version, and the
+// library prints what the oracle prints). Returns false (with a gtest failure) when a script could
+// not run.
 bool check_interpreter(const std::string& python, int count, int random_count,
-                       const std::vector<std::pair<std::string, std::string>>& env) {
+                       const std::vector<std::pair<std::string, std::string>>& env,
+                       const std::string& repr_python = "") {
   std::vector<std::string> argv = {python, script_path(), "--count", std::to_string(count),
                                    "--random-count", std::to_string(random_count)};
   if (const char* seed = std::getenv("PICKLE_DIFFERENTIAL_SEED")) {
@@ -50,6 +54,15 @@ bool check_interpreter(const std::string& python, int count, int random_count,
     ADD_FAILURE() << python << " random_values.py failed (exit " << run.exit_code << ", signal "
                   << run.signal << "): " << golden::escape_for_message(run.err, 2000);
     return false;
+  }
+  if (!repr_python.empty()) {
+    auto rerun = golden::run_process({repr_python, script_path(), "--rerepr"}, run.out, limits, env);
+    if (rerun.exit_code != 0) {
+      ADD_FAILURE() << repr_python << " random_values.py --rerepr failed (exit "
+                    << rerun.exit_code << "): " << golden::escape_for_message(rerun.err, 2000);
+      return false;
+    }
+    run.out = std::move(rerun.out);
   }
   std::map<int, Outcome> per_proto;
   std::string header;
@@ -128,10 +141,11 @@ TEST(Differential, RandomValuesMatchPythonsRepr) {
                     {{"PYTHONHASHSEED", "0"}});
 }
 
-// The same, briefly, with every other CPython 3.8+ that pyenv provides (their picklers differ in
-// small ways: batching, framing, memo use).
+// The same, briefly, with every CPython 3.8+ that pyenv provides (their picklers differ in small
+// ways: batching, framing, memo use); the expected repr is PICKLE_PYTHON's.
 TEST(Differential, RandomValuesFromOtherInterpreters) {
-  if (!std::getenv("PICKLE_PYTHON")) GTEST_SKIP() << "PICKLE_PYTHON is not set";
+  const char* oracle = std::getenv("PICKLE_PYTHON");
+  if (!oracle) GTEST_SKIP() << "PICKLE_PYTHON is not set";
   const char* home = std::getenv("HOME");
   std::string root = std::getenv("PYENV_ROOT") ? std::getenv("PYENV_ROOT")
                                                : std::string(home ? home : "") + "/.pyenv";
@@ -140,14 +154,14 @@ TEST(Differential, RandomValuesFromOtherInterpreters) {
   for (const auto& entry : std::filesystem::directory_iterator(root + "/versions", ec)) {
     std::string name = entry.path().filename().string();
     std::string python = entry.path().string() + "/bin/python3";
-    // random_values.py needs Python 3.8+; 3.11 is PICKLE_PYTHON's job above.
+    // random_values.py needs Python 3.8+.
     if (name.rfind("3.", 0) == 0 && std::filesystem::exists(python)) interpreters.push_back(python);
   }
   if (interpreters.empty()) GTEST_SKIP() << "no pyenv interpreters under " << root;
   std::sort(interpreters.begin(), interpreters.end());
   for (const auto& python : interpreters)
     check_interpreter(python, env_int("PICKLE_DIFFERENTIAL_OTHER_COUNT", 150), 50,
-                      {{"PYTHONHASHSEED", "0"}});
+                      {{"PYTHONHASHSEED", "0"}}, oracle);
 }
 
 }  // namespace

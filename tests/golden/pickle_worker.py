@@ -111,6 +111,11 @@ def values():
     add('bytearray_abc', bytearray(b'abc'))
     add('bytearray_all', bytearray(int_range(256)))
     add('bytearray_300', bytearray(b'\x00' * 300))
+    # bytearray's repr escapes ' even inside double quotes (bytes' repr does not).
+    add('bytearray_quote', bytearray(b"'"))
+    add('bytearray_dquote', bytearray(b'"'))
+    add('bytearray_both_quotes', bytearray(b'a\'b"c'))
+    add('bytearray_quote_backslash', bytearray(b"\\'x"))
 
     for n in range(6):
         add('tuple_%d' % n, tuple(int_range(1, n + 1)))

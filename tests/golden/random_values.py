@@ -12,7 +12,8 @@ then, for each value and protocol:
 
 The first `count` values come from the fixed --seed (the same every run); the next `random_count`
 from --random-seed, or a fresh seed printed in the first line, so that a failure seen once can be
-replayed with --random-seed. Values are nested (depth ≤ 6), share sub-objects and contain cycles;
+replayed with --random-seed. With --rerepr, records read from stdin get their repr recomputed
+by this interpreter (repr of str depends on the interpreter's Unicode version). Values are nested (depth ≤ 6), share sub-objects and contain cycles;
 repr_mode/canonical follow gen_corpus.py (sets whose order depends on the hash seed are compared
 with their elements sorted).
 """
@@ -194,13 +195,36 @@ def emit_series(seed, count):
             sys.stdout.write(json.dumps(record) + '\n')
 
 
+def rerepr():
+    """Recompute repr/canonical of every record on stdin with this interpreter: repr() of str
+    depends on the Unicode version of the interpreter, so pickles written by another Python are
+    judged by the oracle's repr."""
+    for line in sys.stdin:
+        record = json.loads(line)
+        if 'hex' in record:
+            loaded = pickle.loads(bytes.fromhex(record['hex']))
+            record['repr_mode'] = repr_mode(loaded)
+            record['repr'] = repr(loaded)
+            record.pop('canonical', None)
+            if record['repr_mode'] == 'unordered':
+                record['canonical'] = canonical_repr(loaded)
+        else:
+            record['repr_by'] = sys.version.split()[0]
+        sys.stdout.write(json.dumps(record) + '\n')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--count', type=int, default=2000)
     parser.add_argument('--seed', type=int, default=20261127)
     parser.add_argument('--random-count', type=int, default=0)
     parser.add_argument('--random-seed', type=int, default=None)
+    parser.add_argument('--rerepr', action='store_true',
+                        help='read records from stdin and recompute their repr here')
     args = parser.parse_args()
+    if args.rerepr:
+        rerepr()
+        return
     random_seed = args.random_seed if args.random_seed is not None else \
         random.SystemRandom().getrandbits(48)
     sys.stdout.write(json.dumps({'python': sys.version.split()[0], 'seed': args.seed,
