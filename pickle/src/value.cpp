@@ -10,8 +10,7 @@
 #include <new>
 #include <random>
 #include <stdexcept>
-#include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
 #include "unicode.hpp"
 #include "value_impl.hpp"
@@ -81,7 +80,6 @@ static_assert(sizeof(Heap::Chunk) % alignof(std::max_align_t) == 0);
 
 namespace {
 
-constexpr std::size_t first_chunk_size = 256;
 constexpr std::size_t max_chunk_size = std::size_t{1} << 20;
 
 Heap::Chunk* new_chunk(Heap& heap, std::size_t data_size) {
@@ -98,7 +96,8 @@ std::uintptr_t align_up(std::uintptr_t address, std::size_t align) noexcept {
 }
 
 void* allocate_slow(Heap& heap, std::size_t bytes, std::size_t align) {
-  const std::size_t needed = bytes + align;
+  // Chunk data starts max_align_t-aligned: only stricter alignments need slack.
+  const std::size_t needed = bytes + (align > alignof(std::max_align_t) ? align : 0);
   if (heap.chunks != nullptr && needed > heap.next_chunk_size / 2) {
     // A large block gets a chunk of its own, linked behind the current one so that the current
     // chunk's free space stays in use.
@@ -107,14 +106,15 @@ void* allocate_slow(Heap& heap, std::size_t bytes, std::size_t align) {
     heap.chunks->next = chunk;
     return reinterpret_cast<void*>(align_up(reinterpret_cast<std::uintptr_t>(chunk->data()), align));
   }
-  std::size_t size;
-  if (heap.chunks == nullptr) {
-    // Many regions hold a single small value (a str made by a caller): start small.
-    size = std::max(first_chunk_size, needed);
-  } else {
-    size = std::max(heap.next_chunk_size, needed);
+  // Chunks grow with the region (a region made for one str that then gets a small tuple should not
+  // take a page for it), up to next_chunk_size, which doubles as it is reached.
+  constexpr std::size_t min_chunk_size = 256;
+  std::size_t size = std::max(heap.allocated_bytes, min_chunk_size);
+  if (size >= heap.next_chunk_size) {
+    size = heap.next_chunk_size;
     heap.next_chunk_size = std::min(heap.next_chunk_size * 2, max_chunk_size);
   }
+  size = std::max(size, needed);
   Heap::Chunk* chunk = new_chunk(heap, size);
   chunk->next = heap.chunks;
   heap.chunks = chunk;
@@ -127,7 +127,33 @@ void* allocate_slow(Heap& heap, std::size_t bytes, std::size_t align) {
 
 }  // namespace
 
-Heap* Heap::create() { return new Heap(); }
+// A region starts as one block: a chunk whose data holds the Heap itself and then room for the
+// first `initial_bytes`, so that a region holding a single value (a str made by a caller, later
+// merged into a container's region) costs one allocation. The block is an ordinary chunk of the
+// region: merging moves it to the new root with the others, and whichever root owns it frees it.
+// A Heap that is no longer a root thus lives in memory owned by its root; that is safe because a
+// non-root with references holds a reference on its parent, so the root outlives it.
+namespace {
+
+Heap* create_region(std::size_t initial_bytes) {
+  constexpr std::size_t header = (sizeof(Heap) + alignof(std::max_align_t) - 1) &
+                                 ~(alignof(std::max_align_t) - 1);
+  const std::size_t data_size = header + initial_bytes;
+  void* memory = ::operator new(sizeof(Heap::Chunk) + data_size);
+  auto* chunk = static_cast<Heap::Chunk*>(memory);
+  chunk->next = nullptr;
+  chunk->size = data_size;
+  Heap* heap = new (chunk->data()) Heap();
+  heap->chunks = chunk;
+  heap->cursor = chunk->data() + header;
+  heap->limit = chunk->data() + data_size;
+  heap->allocated_bytes = sizeof(Heap::Chunk) + data_size;
+  return heap;
+}
+
+}  // namespace
+
+Heap* Heap::create() { return create_region(0); }
 
 Heap* Heap::root() noexcept {
   Heap* heap = this;
@@ -154,13 +180,19 @@ void release(Heap* heap) noexcept {
   // not a recursion, however long the chain.
   while (heap != nullptr && heap->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     Heap* parent = heap->parent;
-    Heap::Chunk* chunk = heap->chunks;
-    while (chunk != nullptr) {
-      Heap::Chunk* next = chunk->next;
-      ::operator delete(chunk);
-      chunk = next;
+    if (parent == nullptr) {
+      // A root: free every chunk, the blocks of absorbed regions included (they have no references
+      // left, or they would hold one on this root), and last the block holding this Heap.
+      Heap::Chunk* own_block = reinterpret_cast<Heap::Chunk*>(heap) - 1;
+      Heap::Chunk* chunk = heap->chunks;
+      while (chunk != nullptr) {
+        Heap::Chunk* next = chunk->next;
+        if (chunk != own_block) ::operator delete(chunk);
+        chunk = next;
+      }
+      heap->~Heap();
+      ::operator delete(own_block);
     }
-    delete heap;
     heap = parent;
   }
 }
@@ -187,7 +219,7 @@ Heap* merge(Heap* a, Heap* b) {
   into->allocated_bytes += from->allocated_bytes;
   into->next_chunk_size = std::max(into->next_chunk_size, from->next_chunk_size);
   for (auto& keep : from->keepalive) into->keepalive.push_back(std::move(keep));
-  from->keepalive.clear();
+  std::vector<std::shared_ptr<const void>>().swap(from->keepalive);  // its destructor never runs
   from->chunks = nullptr;
   from->cursor = nullptr;
   from->limit = nullptr;
@@ -881,12 +913,96 @@ Shallow shallow_equal(Slot a, Slot b) {
   }
 }
 
-struct PairHash {
-  std::size_t operator()(const std::pair<const void*, const void*>& pair) const noexcept {
-    const auto x = reinterpret_cast<std::uintptr_t>(pair.first);
-    const auto y = reinterpret_cast<std::uintptr_t>(pair.second);
-    return std::hash<std::uintptr_t>()(x * 0x9E3779B97F4A7C15ull ^ std::rotl(y, 29));
+// Open-addressing tables keyed by node addresses, for the graph walks of == and same_graph: one
+// array, no allocation per entry (these walks may visit millions of nodes).
+class NodePairSet {
+ public:
+  // Adds the pair; false when it was already present.
+  bool insert(const void* a, const void* b) {
+    if ((size_ + 1) * 2 > table_.size()) grow();
+    std::size_t i = slot_of(a, b);
+    while (table_[i].a != nullptr) {
+      if (table_[i].a == a && table_[i].b == b) return false;
+      i = (i + 1) & mask();
+    }
+    table_[i] = {a, b};
+    ++size_;
+    return true;
   }
+
+ private:
+  struct Entry {
+    const void* a;
+    const void* b;
+  };
+  std::size_t mask() const noexcept { return table_.size() - 1; }
+  std::size_t slot_of(const void* a, const void* b) const noexcept {
+    const auto x = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(a));
+    const auto y = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(b));
+    return static_cast<std::size_t>(((x ^ std::rotl(y, 32)) * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+  void grow() {
+    std::vector<Entry> old = std::move(table_);
+    const std::size_t capacity = old.empty() ? 64 : old.size() * 2;
+    table_.assign(capacity, Entry{nullptr, nullptr});
+    shift_ = 64 - std::countr_zero(capacity);
+    for (const Entry& entry : old) {
+      if (entry.a == nullptr) continue;
+      std::size_t i = slot_of(entry.a, entry.b);
+      while (table_[i].a != nullptr) i = (i + 1) & mask();
+      table_[i] = entry;
+    }
+  }
+  std::vector<Entry> table_;
+  std::size_t size_ = 0;
+  int shift_ = 58;
+};
+
+// A map from node to node (nullptr values allowed).
+class NodeMap {
+ public:
+  // The value stored for `key`, inserting `value` first when absent; `inserted` says which.
+  const void* find_or_insert(const void* key, const void* value, bool& inserted) {
+    if ((size_ + 1) * 2 > table_.size()) grow();
+    std::size_t i = slot_of(key);
+    while (table_[i].key != nullptr) {
+      if (table_[i].key == key) {
+        inserted = false;
+        return table_[i].value;
+      }
+      i = (i + 1) & mask();
+    }
+    table_[i] = {key, value};
+    ++size_;
+    inserted = true;
+    return value;
+  }
+
+ private:
+  struct Entry {
+    const void* key;
+    const void* value;
+  };
+  std::size_t mask() const noexcept { return table_.size() - 1; }
+  std::size_t slot_of(const void* key) const noexcept {
+    const auto x = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(key));
+    return static_cast<std::size_t>((x * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+  void grow() {
+    std::vector<Entry> old = std::move(table_);
+    const std::size_t capacity = old.empty() ? 64 : old.size() * 2;
+    table_.assign(capacity, Entry{nullptr, nullptr});
+    shift_ = 64 - std::countr_zero(capacity);
+    for (const Entry& entry : old) {
+      if (entry.key == nullptr) continue;
+      std::size_t i = slot_of(entry.key);
+      while (table_[i].key != nullptr) i = (i + 1) & mask();
+      table_[i] = entry;
+    }
+  }
+  std::vector<Entry> table_;
+  std::size_t size_ = 0;
+  int shift_ = 58;
 };
 
 }  // namespace
@@ -894,53 +1010,81 @@ struct PairHash {
 bool slot_equal(Slot a, Slot b) {
   Shallow first = shallow_equal(a, b);
   if (first != Shallow::descend) return first == Shallow::equal;
-  // Equality of containers is the conjunction of their items' equalities: collect pending pairs on
-  // a stack. A pair met again is already accounted for (being compared or queued), so skipping it
-  // is sound and makes cycles terminate; the bookkeeping starts only after a while, so that
-  // ordinary small values never pay for it.
-  constexpr std::size_t untracked_steps = 256;
-  std::vector<std::pair<Slot, Slot>> stack;
-  std::unordered_set<std::pair<const void*, const void*>, PairHash> seen;
-  std::size_t steps = 0;
-  stack.emplace_back(a, b);
+  // Equality of containers is the conjunction of their items' equalities. A stack of frames walks
+  // the pairs of containers depth first (memory grows with depth, not breadth). A pair met again
+  // is already accounted for (compared before, or being compared further down the stack), so
+  // skipping it is sound, makes cycles terminate and makes shared sub-graphs cost once. A pair is
+  // recorded only when it turns out to have containers below it: revisiting any other pair costs no
+  // more than a lookup would, and a list of a million flat tuples then needs no bookkeeping at all.
+  struct Frame {
+    Slot x;
+    Slot y;
+    std::size_t next;  // item or entry to compare next
+    bool recorded;
+  };
+  std::vector<Frame> stack;
+  NodePairSet seen;
+  stack.push_back({a, b, 0, false});
   while (!stack.empty()) {
-    auto [x, y] = stack.back();
-    stack.pop_back();
-    if (++steps > untracked_steps && !seen.emplace(x.p, y.p).second) continue;
-    switch (x.tag) {
+    Frame& frame = stack.back();
+    Slot child_x;
+    Slot child_y;
+    bool descend = false;
+    switch (frame.x.tag) {
       case Tag::tuple:
       case Tag::list: {
-        const auto& s = node<SeqNode>(x);
-        const auto& t = node<SeqNode>(y);
-        // Compare in order, pushing reversed; atoms are settled right away.
-        for (std::size_t i = s.size; i-- > 0;) {
-          const Shallow result = shallow_equal(s.items[i], t.items[i]);
+        const auto& s = node<SeqNode>(frame.x);
+        const auto& t = node<SeqNode>(frame.y);
+        if (s.size != t.size) return false;  // a list may have changed size since it was pushed
+        for (; frame.next < s.size && !descend; ++frame.next) {
+          const Shallow result = shallow_equal(s.items[frame.next], t.items[frame.next]);
           if (result == Shallow::different) return false;
-          if (result == Shallow::descend) stack.emplace_back(s.items[i], t.items[i]);
+          if (result == Shallow::descend) {
+            child_x = s.items[frame.next];
+            child_y = t.items[frame.next];
+            descend = true;
+          }
         }
         break;
       }
       case Tag::dict: {
-        const auto& d = node<DictNode>(x);
-        const auto& e = node<DictNode>(y);
-        for (std::size_t i = 0; i < d.size; ++i) {
-          const DictEntry* match = find_hashed(e, d.entries[i].key, d.entries[i].hash);
+        const auto& d = node<DictNode>(frame.x);
+        const auto& e = node<DictNode>(frame.y);
+        for (; frame.next < d.size && !descend; ++frame.next) {
+          const DictEntry& entry = d.entries[frame.next];
+          const DictEntry* match = find_hashed(e, entry.key, entry.hash);
           if (match == nullptr) return false;
-          const Shallow result = shallow_equal(d.entries[i].value, match->value);
+          const Shallow result = shallow_equal(entry.value, match->value);
           if (result == Shallow::different) return false;
-          if (result == Shallow::descend) stack.emplace_back(d.entries[i].value, match->value);
+          if (result == Shallow::descend) {
+            child_x = entry.value;
+            child_y = match->value;
+            descend = true;
+          }
         }
         break;
       }
-      default: {  // set, frozenset
-        const auto& d = node<DictNode>(x);
-        const auto& e = node<DictNode>(y);
+      default: {  // set, frozenset: items are hashable, found by lookup
+        const auto& d = node<DictNode>(frame.x);
+        const auto& e = node<DictNode>(frame.y);
         for (std::size_t i = 0; i < d.size; ++i) {
           if (find_hashed(e, d.entries[i].key, d.entries[i].hash) == nullptr) return false;
         }
         break;
       }
     }
+    if (!descend) {
+      stack.pop_back();
+      continue;
+    }
+    if (!frame.recorded) {
+      if (!seen.insert(frame.x.p, frame.y.p)) {
+        stack.pop_back();  // this pair is settled elsewhere
+        continue;
+      }
+      frame.recorded = true;
+    }
+    stack.push_back({child_x, child_y, 0, false});
   }
   return true;
 }
@@ -960,8 +1104,8 @@ bool same_bits(double x, double y) noexcept {
 bool slot_same_graph(Slot a, Slot b) {
   // Two maps make a bijection between the nodes of a's graph and those of b's. Big ints are not part
   // of it: like floats they are values (pickle does not memoize ints).
-  std::unordered_map<const void*, const void*> forward;
-  std::unordered_map<const void*, const void*> backward;
+  NodeMap forward;
+  NodeMap backward;
   std::vector<std::pair<Slot, Slot>> stack;
   stack.emplace_back(a, b);
   while (!stack.empty()) {
@@ -984,12 +1128,14 @@ bool slot_same_graph(Slot a, Slot b) {
         continue;
       default: break;
     }
-    const auto [it, inserted] = forward.emplace(x.p, y.p);
+    bool inserted;
+    const void* partner = forward.find_or_insert(x.p, y.p, inserted);
     if (!inserted) {
-      if (it->second != y.p) return false;
+      if (partner != y.p) return false;
       continue;  // this pair is being or has been compared
     }
-    if (!backward.emplace(y.p, x.p).second) return false;  // y already paired with another node
+    backward.find_or_insert(y.p, x.p, inserted);
+    if (!inserted) return false;  // y is already paired with another node
     switch (x.tag) {
       case Tag::str:
       case Tag::bytes:
@@ -1072,9 +1218,10 @@ class RegionBuilder {
   void add(const Value& value) {
     if (value.heap() != nullptr) root_ = detail::merge(root_, value.heap());
   }
-  // The region for the new node, with one reference for the handle that will own it.
-  Heap* take() {
-    if (root_ == nullptr) return Heap::create();
+  // The region for the new node, with one reference for the handle that will own it; a new region
+  // gets room for `bytes`.
+  Heap* take(std::size_t bytes) {
+    if (root_ == nullptr) return detail::create_region(bytes);
     detail::retain(root_);
     return root_;
   }
@@ -1082,6 +1229,12 @@ class RegionBuilder {
  private:
   Heap* root_ = nullptr;
 };
+
+// Bytes a dict or set table for `count` items takes (node, entries, index), to size a new region.
+std::size_t table_bytes(std::size_t count) {
+  if (count == 0) return sizeof(detail::DictNode);
+  return sizeof(detail::DictNode) + 2 * count * (sizeof(detail::DictEntry) + 3 * sizeof(std::uint32_t));
+}
 
 [[noreturn]] void mismatch(std::string_view expected, const Value& got) {
   throw TypeMismatch("expected " + std::string(expected) + ", got " + std::string(got.type_name()));
@@ -1098,7 +1251,7 @@ Value validated_str(std::string_view utf8) {
   if (auto error = detail::check_utf8(utf8)) {
     throw Error(PyExc::UnicodeDecodeError, detail::utf8_error_message(utf8, *error));
   }
-  Heap* heap = Heap::create();
+  Heap* heap = detail::create_region(sizeof(detail::StringNode) + utf8.size());
   try {
     return adopt(detail::make_str(*heap, utf8), heap);
   } catch (...) {
@@ -1121,7 +1274,8 @@ template <class Range>
 Value make_sequence(Tag tag, const Range& items) {
   RegionBuilder region;
   for (const Value& item : items) region.add(item);
-  return build_in(region.take(), [&](Heap& heap) {
+  return build_in(region.take(sizeof(detail::SeqNode) + std::size(items) * sizeof(Slot)),
+                  [&](Heap& heap) {
     const Slot slot = detail::make_seq(heap, tag, nullptr, std::size(items));
     Slot* array = detail::node<detail::SeqNode>(slot).items;
     for (const Value& item : items) *array++ = item.slot();
@@ -1133,7 +1287,7 @@ template <class Range>
 Value make_set(Tag tag, const Range& items) {
   RegionBuilder region;
   for (const Value& item : items) region.add(item);
-  return build_in(region.take(), [&](Heap& heap) {
+  return build_in(region.take(table_bytes(std::size(items))), [&](Heap& heap) {
     const Slot slot = detail::make_dict(heap, tag, std::size(items));
     auto& set = detail::node<detail::DictNode>(slot);
     for (const Value& item : items) detail::set_add(heap, set, item.slot());
@@ -1149,13 +1303,16 @@ Value::Value(const BigInt& v) {
     slot_.i = static_cast<std::int64_t>(v);
     return;
   }
-  *this = build_in(Heap::create(), [&](Heap& heap) { return detail::make_int(heap, v); });
+  const std::size_t limbs = boost::multiprecision::msb(boost::multiprecision::abs(v)) / 64 + 1;
+  *this = build_in(detail::create_region(sizeof(detail::BigIntNode) + limbs * sizeof(std::uint64_t)),
+                   [&](Heap& heap) { return detail::make_int(heap, v); });
 }
 
 Value::Value(std::string_view utf8) { *this = validated_str(utf8); }
 
 Value Value::bytes(std::string_view data) {
-  return build_in(Heap::create(), [&](Heap& heap) { return detail::make_bytes(heap, data); });
+  return build_in(detail::create_region(sizeof(detail::StringNode) + data.size()),
+                  [&](Heap& heap) { return detail::make_bytes(heap, data); });
 }
 
 Value Value::bytes(std::span<const std::byte> data) {
@@ -1163,7 +1320,7 @@ Value Value::bytes(std::span<const std::byte> data) {
 }
 
 Value Value::bytearray(std::string_view data) {
-  return build_in(Heap::create(),
+  return build_in(detail::create_region(sizeof(detail::StringNode) + data.size()),
                   [&](Heap& heap) { return detail::make_bytes(heap, data, Tag::bytearray); });
 }
 
@@ -1178,7 +1335,7 @@ Value Value::dict(std::initializer_list<std::pair<Value, Value>> items) {
     region.add(key);
     region.add(value);
   }
-  return build_in(region.take(), [&](Heap& heap) {
+  return build_in(region.take(table_bytes(items.size())), [&](Heap& heap) {
     const Slot slot = detail::make_dict(heap, Tag::dict, items.size());
     auto& dict = detail::node<detail::DictNode>(slot);
     for (const auto& [key, value] : items) detail::dict_set(heap, dict, key.slot(), value.slot());
@@ -1197,7 +1354,9 @@ Value Value::global(std::string_view module, std::string_view qualname) {
       throw Error(PyExc::UnicodeDecodeError, detail::utf8_error_message(text, *error));
     }
   }
-  return build_in(Heap::create(), [&](Heap& heap) {
+  const std::size_t bytes = sizeof(detail::GlobalNode) + 2 * sizeof(detail::StringNode) +
+                            module.size() + qualname.size() + 16;  // 16: alignment padding
+  return build_in(detail::create_region(bytes), [&](Heap& heap) {
     const Slot module_slot = detail::make_str(heap, module);
     const Slot name_slot = detail::make_str(heap, qualname);
     return detail::make_global(heap, module_slot, name_slot);
@@ -1209,13 +1368,13 @@ Value Value::object(ObjectForm form, Value callable, Value args, Value kwargs) {
   region.add(callable);
   region.add(args);
   region.add(kwargs);
-  return build_in(region.take(), [&](Heap& heap) {
+  return build_in(region.take(sizeof(detail::ObjectNode)), [&](Heap& heap) {
     return detail::make_object(heap, form, callable.slot(), args.slot(), kwargs.slot());
   });
 }
 
 Value Value::buffer(std::string_view data, std::size_t index, bool readonly) {
-  return build_in(Heap::create(), [&](Heap& heap) {
+  return build_in(detail::create_region(sizeof(detail::BufferNode) + data.size()), [&](Heap& heap) {
     return detail::make_buffer(heap, data.data(), data.size(), index, readonly);
   });
 }
