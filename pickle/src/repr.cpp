@@ -1,1 +1,806 @@
-// placeholder: being written
+// Python's repr() for pickle::Value: the scalar texts, the set iteration order CPython would show,
+// and an iterative walk over containers and objects (see pickle/repr.hpp for the object form).
+#include "pickle/repr.hpp"
+
+#include <unicode/uchar.h>
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "repr_text.hpp"
+#include "unicode.hpp"
+#include "value_impl.hpp"
+
+namespace pickle {
+namespace detail {
+
+namespace {
+constexpr char hex_digits[] = "0123456789abcdef";
+
+void append_hex(std::string& out, std::uint32_t value, int digits) {
+  for (int shift = (digits - 1) * 4; shift >= 0; shift -= 4) out += hex_digits[(value >> shift) & 0xF];
+}
+
+void append_escaped_code_point(std::string& out, char32_t cp) {
+  if (cp <= 0xFF) {
+    out += "\\x";
+    append_hex(out, cp, 2);
+  } else if (cp <= 0xFFFF) {
+    out += "\\u";
+    append_hex(out, cp, 4);
+  } else {
+    out += "\\U";
+    append_hex(out, cp, 8);
+  }
+}
+}  // namespace
+
+bool python_printable(char32_t cp) noexcept {
+  if (cp < 0x80) return cp >= 0x20 && cp < 0x7F;
+  switch (u_charType(static_cast<UChar32>(cp))) {
+    case U_CONTROL_CHAR:
+    case U_FORMAT_CHAR:
+    case U_SURROGATE:
+    case U_PRIVATE_USE_CHAR:
+    case U_UNASSIGNED:
+    case U_LINE_SEPARATOR:
+    case U_PARAGRAPH_SEPARATOR:
+    case U_SPACE_SEPARATOR:
+      return false;
+    default:
+      break;
+  }
+  // ICU knows a newer Unicode than Python 3.11 (Unicode 14.0): what was assigned later is still
+  // unassigned (Cn, not printable) there.
+  UVersionInfo age;
+  u_charAge(static_cast<UChar32>(cp), age);
+  return age[0] < 14 || (age[0] == 14 && age[1] == 0);
+}
+
+void append_str_repr(std::string& out, std::string_view utf8) {
+  // Python picks ' unless the text has ' and no ".
+  const bool has_single = utf8.find('\'') != std::string_view::npos;
+  const bool has_double = utf8.find('"') != std::string_view::npos;
+  const char quote = has_single && !has_double ? '"' : '\'';
+  out += quote;
+  std::size_t pos = 0;
+  while (pos < utf8.size()) {
+    const unsigned char byte = static_cast<unsigned char>(utf8[pos]);
+    if (byte < 0x80) {
+      ++pos;
+      if (byte == static_cast<unsigned char>(quote) || byte == '\\') {
+        out += '\\';
+        out += static_cast<char>(byte);
+      } else if (byte == '\t') {
+        out += "\\t";
+      } else if (byte == '\n') {
+        out += "\\n";
+      } else if (byte == '\r') {
+        out += "\\r";
+      } else if (byte < 0x20 || byte == 0x7F) {
+        out += "\\x";
+        append_hex(out, byte, 2);
+      } else {
+        out += static_cast<char>(byte);
+      }
+      continue;
+    }
+    const std::size_t start = pos;
+    const char32_t cp = next_code_point(utf8, pos);
+    if (python_printable(cp)) {
+      out.append(utf8.substr(start, pos - start));
+    } else {
+      append_escaped_code_point(out, cp);
+    }
+  }
+  out += quote;
+}
+
+namespace {
+void append_bytes_literal(std::string& out, std::string_view data, bool always_escape_single) {
+  const bool has_single = data.find('\'') != std::string_view::npos;
+  const bool has_double = data.find('"') != std::string_view::npos;
+  const char quote = has_single && !has_double ? '"' : '\'';
+  out += 'b';
+  out += quote;
+  for (const char c : data) {
+    const unsigned char byte = static_cast<unsigned char>(c);
+    if (byte == static_cast<unsigned char>(quote) || byte == '\\' ||
+        (always_escape_single && byte == '\'')) {
+      out += '\\';
+      out += c;
+    } else if (byte == '\t') {
+      out += "\\t";
+    } else if (byte == '\n') {
+      out += "\\n";
+    } else if (byte == '\r') {
+      out += "\\r";
+    } else if (byte < 0x20 || byte >= 0x7F) {
+      out += "\\x";
+      append_hex(out, byte, 2);
+    } else {
+      out += c;
+    }
+  }
+  out += quote;
+}
+
+}  // namespace
+
+void append_bytes_repr(std::string& out, std::string_view data) { append_bytes_literal(out, data, false); }
+
+// CPython's bytearray repr escapes ' even inside "…".
+void append_bytearray_repr(std::string& out, std::string_view data) {
+  out += "bytearray(";
+  append_bytes_literal(out, data, true);
+  out += ')';
+}
+
+void append_float_repr(std::string& out, double value) {
+  if (std::isnan(value)) {
+    out += "nan";
+    return;
+  }
+  if (std::isinf(value)) {
+    out += value > 0 ? "inf" : "-inf";
+    return;
+  }
+  // The shortest digits that round-trip, then Python's float_repr_style 'r' layout.
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::scientific);
+  std::string_view text(buffer, static_cast<std::size_t>(result.ptr - buffer));
+  if (!text.empty() && text.front() == '-') {
+    out += '-';
+    text.remove_prefix(1);
+  }
+  const std::size_t e = text.find('e');
+  std::string digits;
+  for (const char c : text.substr(0, e)) {
+    if (c != '.') digits += c;
+  }
+  int exponent = 0;
+  std::from_chars(text.data() + e + 1 + (text[e + 1] == '+' ? 1 : 0), text.data() + text.size(),
+                  exponent);
+  const int point = exponent + 1;  // digits before the decimal point
+  const int count = static_cast<int>(digits.size());
+  if (point > -4 && point <= 16) {
+    if (point <= 0) {
+      out += "0.";
+      out.append(static_cast<std::size_t>(-point), '0');
+      out += digits;
+    } else if (point >= count) {
+      out += digits;
+      out.append(static_cast<std::size_t>(point - count), '0');
+      out += ".0";
+    } else {
+      out.append(digits, 0, static_cast<std::size_t>(point));
+      out += '.';
+      out.append(digits, static_cast<std::size_t>(point));
+    }
+    return;
+  }
+  out += digits[0];
+  if (count > 1) {
+    out += '.';
+    out.append(digits, 1);
+  }
+  out += 'e';
+  out += exponent < 0 ? '-' : '+';
+  const int magnitude = exponent < 0 ? -exponent : exponent;
+  if (magnitude < 10) out += '0';
+  out += std::to_string(magnitude);
+}
+
+void append_int_repr(std::string& out, std::int64_t value) {
+  char buffer[24];
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  out.append(buffer, result.ptr);
+}
+
+void append_int_repr(std::string& out, const BigInt& value) { out += value.str(); }
+
+std::string escape_non_ascii(std::string_view utf8) {
+  std::string out;
+  out.reserve(utf8.size());
+  std::size_t pos = 0;
+  while (pos < utf8.size()) {
+    if (static_cast<unsigned char>(utf8[pos]) < 0x80) {
+      out += utf8[pos++];
+      continue;
+    }
+    append_escaped_code_point(out, next_code_point(utf8, pos));
+  }
+  return out;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::DictNode;
+using detail::Node;
+using detail::ObjectNode;
+using detail::SeqNode;
+using detail::Slot;
+using detail::StringNode;
+using detail::Tag;
+
+// --- CPython's hashes, where they are the same in every process ---------------------------------
+//
+// The numeric hash is the value modulo the Mersenne prime 2**61 - 1 (sys.hash_info); tuples and
+// frozensets combine their items' hashes. str/bytes (seeded SipHash, except the empty ones, which
+// hash to 0), None (its address, before 3.12), nan (its address since 3.10), objects and globals
+// differ from process to process, so a set holding them has no reproducible order.
+
+constexpr std::uint64_t hash_modulus = (std::uint64_t{1} << 61) - 1;
+constexpr unsigned hash_bits = 61;
+
+std::uint64_t signed_hash(bool negative, std::uint64_t magnitude) {
+  std::uint64_t h = negative ? std::uint64_t{0} - magnitude : magnitude;
+  if (h == static_cast<std::uint64_t>(-1)) h = static_cast<std::uint64_t>(-2);
+  return h;
+}
+
+std::uint64_t mod_mersenne(std::uint64_t x) {
+  x = (x & hash_modulus) + (x >> hash_bits);
+  if (x >= hash_modulus) x -= hash_modulus;
+  return x;
+}
+
+// x * 2**shift modulo 2**61 - 1, for x already reduced: a rotation inside 61 bits.
+std::uint64_t rotate_mersenne(std::uint64_t x, unsigned shift) {
+  shift %= hash_bits;
+  if (shift == 0) return x;
+  return ((x << shift) & hash_modulus) | (x >> (hash_bits - shift));
+}
+
+std::uint64_t int_hash(std::int64_t v) {
+  const bool negative = v < 0;
+  const std::uint64_t magnitude = negative ? std::uint64_t{0} - static_cast<std::uint64_t>(v)
+                                           : static_cast<std::uint64_t>(v);
+  return signed_hash(negative, mod_mersenne(magnitude));
+}
+
+std::uint64_t bigint_hash(const detail::BigIntNode& node) {
+  // 2**64 = 8 (mod 2**61 - 1): fold limbs from the most significant.
+  std::uint64_t acc = 0;
+  for (std::uint32_t i = node.limb_count; i-- > 0;) {
+    acc = mod_mersenne(rotate_mersenne(acc, 3) + mod_mersenne(node.limbs[i]));
+  }
+  return signed_hash(node.negative, acc);
+}
+
+std::optional<std::uint64_t> float_hash(double v) {
+  if (std::isnan(v)) return std::nullopt;
+  if (std::isinf(v)) return signed_hash(v < 0, 314159);
+  // v = mantissa * 2**exponent with an integer mantissa below 2**53.
+  int exponent = 0;
+  const double fraction = std::frexp(std::fabs(v), &exponent);
+  const auto mantissa = static_cast<std::uint64_t>(std::ldexp(fraction, 53));
+  exponent -= 53;
+  const unsigned shift = static_cast<unsigned>(((exponent % 61) + 61) % 61);
+  return signed_hash(v < 0, rotate_mersenne(mod_mersenne(mantissa), shift));
+}
+
+constexpr std::uint64_t xxprime_1 = 11400714785074694791ull;
+constexpr std::uint64_t xxprime_2 = 14029467366897019727ull;
+constexpr std::uint64_t xxprime_5 = 2870177450012600261ull;
+
+std::uint64_t shuffle_bits(std::uint64_t h) { return ((h ^ 89869747ull) ^ (h << 16)) * 3644798167ull; }
+
+// Fixed hashes, computed with an explicit stack (tuples nest arbitrarily deep) and memoized per node
+// (shared tuples are hashed once).
+class FixedHasher {
+ public:
+  std::optional<std::uint64_t> hash(Slot root) {
+    if (auto leaf = leaf_hash(root)) return *leaf;
+    if (root.tag != Tag::tuple && root.tag != Tag::frozenset) return std::nullopt;
+    struct Frame {
+      Slot slot;
+      std::size_t index;
+      std::uint64_t acc;
+    };
+    std::vector<Frame> stack;
+    auto start = [&](Slot s) -> bool {  // false when already known
+      if (memo_.count(s.p)) return false;
+      memo_[s.p] = std::nullopt;  // until done: a cycle back to it counts as unhashable
+      stack.push_back({s, 0, s.tag == Tag::tuple ? xxprime_5 : 0});
+      return true;
+    };
+    if (!start(root)) return memo_[root.p];
+    std::optional<std::uint64_t> child;
+    bool have_child = false;
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      const bool is_tuple = f.slot.tag == Tag::tuple;
+      const std::size_t size = is_tuple ? detail::node<SeqNode>(f.slot).size : detail::node<DictNode>(f.slot).size;
+      if (have_child) {
+        have_child = false;
+        if (!child) {
+          fail_all(stack);
+          return std::nullopt;
+        }
+        absorb(f, is_tuple, *child);
+      }
+      bool pushed = false;
+      while (f.index < size) {
+        const Slot item = is_tuple ? detail::node<SeqNode>(f.slot).items[f.index]
+                                   : detail::node<DictNode>(f.slot).entries[f.index].key;
+        ++f.index;
+        std::optional<std::uint64_t> h = leaf_hash(item);
+        if (!h && (item.tag == Tag::tuple || item.tag == Tag::frozenset)) {
+          auto known = memo_.find(item.p);
+          if (known != memo_.end()) {
+            h = known->second;
+            if (!h) {
+              fail_all(stack);
+              return std::nullopt;
+            }
+          } else {
+            start(item);  // may reallocate: f is not used after this
+            pushed = true;
+            break;
+          }
+        }
+        if (!h) {
+          fail_all(stack);
+          return std::nullopt;
+        }
+        absorb(f, is_tuple, *h);
+      }
+      if (pushed) continue;
+      std::uint64_t result = f.acc;
+      if (is_tuple) {
+        result += size ^ (xxprime_5 ^ 3527539ull);
+        if (result == static_cast<std::uint64_t>(-1)) result = 1546275796ull;
+      } else {
+        result ^= (static_cast<std::uint64_t>(size) + 1) * 1927868237ull;
+        result ^= (result >> 11) ^ (result >> 25);
+        result = result * 69069u + 907133923ull;
+        if (result == static_cast<std::uint64_t>(-1)) result = 590923713ull;
+      }
+      memo_[f.slot.p] = result;
+      stack.pop_back();
+      child = result;
+      have_child = true;
+    }
+    return child;
+  }
+
+ private:
+  static void absorb(auto& frame, bool is_tuple, std::uint64_t h) {
+    if (is_tuple) {
+      frame.acc += h * xxprime_2;
+      frame.acc = (frame.acc << 31) | (frame.acc >> 33);
+      frame.acc *= xxprime_1;
+    } else {
+      frame.acc ^= shuffle_bits(h);
+    }
+  }
+
+  void fail_all(const auto& stack) {
+    for (const auto& frame : stack) memo_[frame.slot.p] = std::nullopt;
+  }
+
+  static std::optional<std::uint64_t> leaf_hash(Slot s) {
+    switch (s.tag) {
+      case Tag::boolean:
+        return s.b ? 1 : 0;
+      case Tag::small_int:
+        return int_hash(s.i);
+      case Tag::big_int:
+        return bigint_hash(detail::node<detail::BigIntNode>(s));
+      case Tag::floating:
+        return float_hash(s.f);
+      case Tag::str:
+      case Tag::bytes:
+        if (detail::node<StringNode>(s).size == 0) return 0;
+        return std::nullopt;
+      default:
+        return std::nullopt;
+    }
+  }
+
+  std::unordered_map<const Node*, std::optional<std::uint64_t>> memo_;
+};
+
+// The order in which CPython iterates a set built by adding `set`'s items one by one, in their
+// insertion order (how set(list), ADDITEMS and FROZENSET build sets): a simulation of CPython's
+// open-addressing table (linear probes of 9, then perturbed jumps; grown to 4x the used count once
+// 3/5 full). nullopt when an item's hash is not reproducible.
+std::optional<std::vector<Slot>> cpython_set_order(const DictNode& set, FixedHasher& hasher) {
+  const std::size_t count = set.size;
+  std::vector<std::uint64_t> hashes(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto h = hasher.hash(set.entries[i].key);
+    if (!h) return std::nullopt;
+    hashes[i] = *h;
+  }
+  constexpr std::size_t linear_probes = 9;
+  constexpr unsigned perturb_shift = 5;
+  constexpr std::size_t empty = static_cast<std::size_t>(-1);
+  std::vector<std::size_t> table(8, empty);
+  std::size_t mask = 7;
+  auto place = [&](std::vector<std::size_t>& into, std::size_t into_mask, std::size_t item) {
+    std::uint64_t perturb = hashes[item];
+    std::size_t i = static_cast<std::size_t>(hashes[item]) & into_mask;
+    while (true) {
+      const std::size_t probes = i + linear_probes <= into_mask ? linear_probes : 0;
+      for (std::size_t j = 0; j <= probes; ++j) {
+        if (into[i + j] == empty) {
+          into[i + j] = item;
+          return;
+        }
+      }
+      perturb >>= perturb_shift;
+      i = static_cast<std::size_t>(i * 5 + 1 + perturb) & into_mask;
+    }
+  };
+  std::size_t used = 0;
+  for (std::size_t item = 0; item < count; ++item) {
+    place(table, mask, item);
+    ++used;
+    if (used * 5 < mask * 3) continue;
+    const std::size_t min_used = used > 50000 ? used * 2 : used * 4;
+    std::size_t size = 8;
+    while (size <= min_used) size <<= 1;
+    std::vector<std::size_t> grown(size, empty);
+    for (const std::size_t old : table) {
+      if (old != empty) place(grown, size - 1, old);
+    }
+    table.swap(grown);
+    mask = size - 1;
+  }
+  std::vector<Slot> order;
+  order.reserve(count);
+  for (const std::size_t item : table) {
+    if (item != empty) order.push_back(set.entries[item].key);
+  }
+  return order;
+}
+
+bool is_dotted_identifier(std::string_view text) {
+  if (text.empty()) return false;
+  bool segment_start = true;
+  for (const char c : text) {
+    if (c == '.') {
+      if (segment_start) return false;
+      segment_start = true;
+      continue;
+    }
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    const bool digit = c >= '0' && c <= '9';
+    if (!letter && !(digit && !segment_start)) return false;
+    segment_start = false;
+  }
+  return !segment_start;
+}
+
+std::string_view string_of(Slot s) {
+  const auto& node = detail::node<StringNode>(s);
+  return {node.data, node.size};
+}
+
+// One step of the object form: literal text or a value to print.
+struct Piece {
+  std::string_view text;
+  Slot slot;
+  bool is_text;
+};
+
+class ReprWriter {
+ public:
+  explicit ReprWriter(std::string& out) : out_(out) {}
+
+  void run(Slot root) {
+    enter(root);
+    while (!frames_.empty()) step();
+  }
+
+ private:
+  enum class FrameKind : std::uint8_t { sequence, dict, set, pieces };
+  struct Frame {
+    Frame(FrameKind frame_kind, Slot frame_container) : kind(frame_kind), container(frame_container) {}
+    FrameKind kind;
+    Slot container;
+    std::size_t index = 0;
+    std::vector<Slot> order;    // set: iteration order
+    std::vector<Piece> pieces;  // object
+  };
+
+  void enter(Slot s) {
+    switch (s.tag) {
+      case Tag::none:
+        out_ += "None";
+        return;
+      case Tag::boolean:
+        out_ += s.b ? "True" : "False";
+        return;
+      case Tag::small_int:
+        detail::append_int_repr(out_, s.i);
+        return;
+      case Tag::floating:
+        detail::append_float_repr(out_, s.f);
+        return;
+      case Tag::big_int:
+        detail::append_int_repr(out_, detail::to_bigint(detail::node<detail::BigIntNode>(s)));
+        return;
+      case Tag::str:
+        detail::append_str_repr(out_, string_of(s));
+        return;
+      case Tag::bytes:
+        detail::append_bytes_repr(out_, string_of(s));
+        return;
+      case Tag::bytearray:
+        detail::append_bytearray_repr(out_, string_of(s));
+        return;
+      case Tag::global:
+        append_global(s);
+        return;
+      case Tag::buffer: {
+        const auto& buffer = detail::node<detail::BufferNode>(s);
+        out_ += "PickleBuffer(";
+        detail::append_bytes_repr(out_, {buffer.data, buffer.size});
+        out_ += buffer.readonly ? ", readonly=True)" : ")";
+        return;
+      }
+      case Tag::tuple:
+      case Tag::list:
+        enter_sequence(s);
+        return;
+      case Tag::dict:
+        if (detail::node<DictNode>(s).size == 0) {
+          out_ += "{}";
+          return;
+        }
+        if (!begin(s, "{...}")) return;
+        out_ += '{';
+        frames_.push_back({FrameKind::dict, s});
+        return;
+      case Tag::set:
+      case Tag::frozenset:
+        enter_set(s);
+        return;
+      case Tag::object:
+        enter_object(s);
+        return;
+    }
+  }
+
+  // Python's reprlib guard: a container already being printed further up prints as a marker.
+  bool begin(Slot s, std::string_view marker) {
+    if (!in_progress_.insert(s.p).second) {
+      out_ += marker;
+      return false;
+    }
+    return true;
+  }
+
+  void finish(std::string_view closing) {
+    out_ += closing;
+    in_progress_.erase(frames_.back().container.p);
+    frames_.pop_back();
+  }
+
+  void enter_sequence(Slot s) {
+    const bool tuple = s.tag == Tag::tuple;
+    if (detail::node<SeqNode>(s).size == 0) {
+      out_ += tuple ? "()" : "[]";
+      return;
+    }
+    if (!begin(s, tuple ? "(...)" : "[...]")) return;
+    out_ += tuple ? '(' : '[';
+    frames_.push_back({FrameKind::sequence, s});
+  }
+
+  void enter_set(Slot s) {
+    const bool frozen = s.tag == Tag::frozenset;
+    const auto& set = detail::node<DictNode>(s);
+    if (set.size == 0) {
+      out_ += frozen ? "frozenset()" : "set()";
+      return;
+    }
+    if (!begin(s, frozen ? "frozenset(...)" : "set(...)")) return;
+    out_ += frozen ? "frozenset({" : "{";
+    Frame frame{FrameKind::set, s};
+    if (auto order = cpython_set_order(set, hasher_)) {
+      frame.order = std::move(*order);
+    } else {
+      frame.order.reserve(set.size);
+      for (std::size_t i = 0; i < set.size; ++i) frame.order.push_back(set.entries[i].key);
+    }
+    frames_.push_back(std::move(frame));
+  }
+
+  void append_global(Slot s) {
+    const auto& global = detail::node<detail::GlobalNode>(s);
+    const bool texts = global.module.tag == Tag::str && global.name.tag == Tag::str;
+    if (texts && is_dotted_identifier(string_of(global.module)) &&
+        is_dotted_identifier(string_of(global.name))) {
+      out_ += string_of(global.module);
+      out_ += '.';
+      out_ += string_of(global.name);
+      return;
+    }
+    // Names that are not identifiers would read ambiguously when joined by a dot.
+    out_ += "global(";
+    ReprWriter(out_).run(global.module);
+    out_ += ", ";
+    ReprWriter(out_).run(global.name);
+    out_ += ')';
+  }
+
+  void enter_object(Slot s) {
+    if (!begin(s, "<...>")) return;
+    const auto& object = detail::node<ObjectNode>(s);
+    Frame frame{FrameKind::pieces, s};
+    auto& p = frame.pieces;
+    auto text = [&p](std::string_view t) { p.push_back({t, Slot(), true}); };
+    auto value = [&p](Slot v) { p.push_back({{}, v, false}); };
+    auto arguments = [&](Slot args, bool leading_comma) {
+      if (args.tag == Tag::tuple) {
+        const auto& tuple = detail::node<SeqNode>(args);
+        for (std::size_t i = 0; i < tuple.size; ++i) {
+          if (i > 0 || leading_comma) text(", ");
+          value(tuple.items[i]);
+        }
+      } else {
+        text(leading_comma ? ", *" : "*");
+        value(args);
+      }
+    };
+    const bool has_ops = object.op_count > 0;
+    if (has_ops) text("<");
+    switch (object.form) {
+      case ObjectForm::reduce:
+      case ObjectForm::inst:
+      case ObjectForm::obj:
+        value(object.callable);
+        text("(");
+        arguments(object.args, false);
+        text(")");
+        break;
+      case ObjectForm::newobj:
+      case ObjectForm::newobj_ex:
+        value(object.callable);
+        text(".__new__(");
+        value(object.callable);
+        arguments(object.args, true);
+        if (object.form == ObjectForm::newobj_ex &&
+            !(object.kwargs.tag == Tag::dict && detail::node<DictNode>(object.kwargs).size == 0)) {
+          text(", **");
+          value(object.kwargs);
+        }
+        text(")");
+        break;
+      case ObjectForm::persid:
+      case ObjectForm::binpersid:
+        text("persistent_load(");
+        value(object.args);
+        text(")");
+        break;
+      case ObjectForm::ext: {
+        text("ext(");
+        Slot code;
+        code.tag = Tag::small_int;
+        code.i = object.ext_code;
+        value(code);
+        text(")");
+        break;
+      }
+    }
+    for (std::size_t i = 0; i < object.op_count; ++i) {
+      const auto& op = object.ops[i];
+      switch (op.op) {
+        case ObjectOp::build:
+          text(" .__setstate__(");
+          value(op.first);
+          text(")");
+          break;
+        case ObjectOp::append:
+          text(" .append(");
+          value(op.first);
+          text(")");
+          break;
+        case ObjectOp::setitem:
+          text(" [");
+          value(op.first);
+          text("]=");
+          value(op.second);
+          break;
+        case ObjectOp::additem:
+          text(" .add(");
+          value(op.first);
+          text(")");
+          break;
+      }
+    }
+    if (has_ops) text(">");
+    frames_.push_back(std::move(frame));
+  }
+
+  void step() {
+    Frame& f = frames_.back();
+    switch (f.kind) {
+      case FrameKind::sequence: {
+        const auto& seq = detail::node<SeqNode>(f.container);
+        if (f.index < seq.size) {
+          if (f.index > 0) out_ += ", ";
+          const Slot item = seq.items[f.index++];
+          enter(item);
+          return;
+        }
+        if (f.container.tag == Tag::list) {
+          finish("]");
+        } else {
+          finish(seq.size == 1 ? ",)" : ")");
+        }
+        return;
+      }
+      case FrameKind::dict: {
+        const auto& dict = detail::node<DictNode>(f.container);
+        const std::size_t entry = f.index / 2;
+        if (entry < dict.size) {
+          const bool key = f.index % 2 == 0;
+          ++f.index;
+          if (key) {
+            if (entry > 0) out_ += ", ";
+            enter(dict.entries[entry].key);
+          } else {
+            out_ += ": ";
+            enter(dict.entries[entry].value);
+          }
+          return;
+        }
+        finish("}");
+        return;
+      }
+      case FrameKind::set: {
+        if (f.index < f.order.size()) {
+          if (f.index > 0) out_ += ", ";
+          const Slot item = f.order[f.index++];
+          enter(item);
+          return;
+        }
+        finish(f.container.tag == Tag::frozenset ? "})" : "}");
+        return;
+      }
+      case FrameKind::pieces: {
+        if (f.index < f.pieces.size()) {
+          const Piece piece = f.pieces[f.index++];
+          if (piece.is_text) {
+            out_ += piece.text;
+          } else {
+            enter(piece.slot);
+          }
+          return;
+        }
+        finish("");
+        return;
+      }
+    }
+  }
+
+  std::string& out_;
+  std::vector<Frame> frames_;
+  std::unordered_set<const Node*> in_progress_;
+  FixedHasher hasher_;
+};
+
+}  // namespace
+
+std::string repr(const Value& value) {
+  std::string out;
+  ReprWriter(out).run(value.slot());
+  return out;
+}
+
+std::string ascii(const Value& value) { return detail::escape_non_ascii(repr(value)); }
+
+}  // namespace pickle
