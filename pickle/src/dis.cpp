@@ -27,6 +27,7 @@ namespace {
 // A ValueError (or one of its subclasses) pickletools would raise.
 struct DisFailure {
   std::string message;
+  PyExc python_class = PyExc::ValueError;
 };
 
 constexpr std::size_t max_str_digits = 4300;  // sys.get_int_max_str_digits() default
@@ -243,7 +244,7 @@ void check_ascii(std::string_view data) {
       std::snprintf(buffer, sizeof buffer,
                     "'ascii' codec can't decode byte 0x%02x in position %zu: ordinal not in range(128)",
                     byte, i);
-      throw DisFailure{buffer};
+      throw DisFailure{buffer, PyExc::UnicodeDecodeError};
     }
   }
 }
@@ -261,7 +262,8 @@ std::string raw_unicode_escape_decode(std::string_view data) {
   std::size_t i = 0;
   auto fail = [&](std::size_t start, std::size_t end, const char* reason) -> DisFailure {
     return DisFailure{"'rawunicodeescape' codec can't decode bytes in position " +
-                      std::to_string(start) + "-" + std::to_string(end - 1) + ": " + reason};
+                      std::to_string(start) + "-" + std::to_string(end - 1) + ": " + reason,
+                      PyExc::UnicodeDecodeError};
   };
   while (i < data.size()) {
     const char c = data[i];
@@ -305,7 +307,7 @@ std::string raw_unicode_escape_decode(std::string_view data) {
 
 std::string utf8_surrogatepass(std::string_view data) {
   if (auto error = detail::check_utf8(data)) {
-    throw DisFailure{detail::utf8_error_message(data, *error)};
+    throw DisFailure{detail::utf8_error_message(data, *error), PyExc::UnicodeDecodeError};
   }
   return std::string(data);
 }
@@ -531,7 +533,7 @@ void genops(std::string_view data, const std::function<void(const Instruction&)>
       visit(instruction);
     });
   } catch (const DisFailure& failure) {
-    throw UnpicklingError(PyExc::ValueError, failure.message, last_pos);
+    throw UnpicklingError(failure.python_class, failure.message, last_pos);
   }
 }
 
