@@ -11,7 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
-#include <unordered_map>
+#include <map>
 
 #include "compat.hpp"
 #include "pickle/errors.hpp"
@@ -169,7 +169,7 @@ class Input {
   bool capped() const noexcept { return capped_; }
 
   // One opcode byte; -1 at the end of the input (after leaving an exhausted frame).
-  int next_opcode() {
+  [[gnu::always_inline]] int next_opcode() {
     if (cur_ < lim_) return static_cast<unsigned char>(*cur_++);
     if (frame_end_ != nullptr) leave_frame();
     if (cur_ == end_ && !fill(1)) return -1;
@@ -180,7 +180,7 @@ class Input {
   // status, not thrown here, so the machine can attach the opcode.
   enum class Shortage { none, truncated, frame_exhausted, input_cap };
 
-  const char* read(std::size_t n, Shortage& why) {
+  [[gnu::always_inline]] const char* read(std::size_t n, Shortage& why) {
     if (static_cast<std::size_t>(lim_ - cur_) >= n) {
       const char* p = cur_;
       cur_ += n;
@@ -231,7 +231,7 @@ class Input {
     lim_ = end_;
   }
 
-  const char* read_slow(std::size_t n, Shortage& why) {
+  [[gnu::noinline]] const char* read_slow(std::size_t n, Shortage& why) {
     if (frame_end_ != nullptr) {
       if (cur_ != frame_end_) {
         why = Shortage::frame_exhausted;
@@ -354,6 +354,11 @@ class Memo {
       if (fresh) ++count_;
       return fresh;
     }
+    if (index == dense_.size() && sparse_.empty()) {  // MEMOIZE and ordered PUTs
+      dense_.push_back(value);
+      ++count_;
+      return true;
+    }
     if (index <= 2 * count_ + dense_memo_slack) {
       grow_dense(index);
       return put(index, value);
@@ -372,28 +377,28 @@ class Memo {
     count_ = 0;
   }
 
+  // Give back what a large load grew, so an idle thread holds little.
+  void trim(std::size_t max_slots) {
+    if (dense_.capacity() > max_slots) std::vector<Slot>().swap(dense_);
+    sparse_.clear();
+  }
+
  private:
   void grow_dense(std::uint64_t index) {
     Slot empty;
     empty.tag = absent;
-    const std::size_t old_size = dense_.size();
-    const std::size_t new_size = std::max<std::size_t>(index + 1, old_size * 2);
+    const std::size_t new_size = index + 1;  // the vector's own growth keeps this amortized
     dense_.resize(new_size, empty);
-    if (!sparse_.empty()) {
-      // Entries stored sparsely before the dense range reached them move into it.
-      for (auto it = sparse_.begin(); it != sparse_.end();) {
-        if (it->first < new_size) {
-          dense_[it->first] = it->second;
-          it = sparse_.erase(it);
-        } else {
-          ++it;
-        }
-      }
+    // Entries stored sparsely before the dense range reached them move into it (the map is
+    // ordered, so only those entries are visited).
+    while (!sparse_.empty() && sparse_.begin()->first < new_size) {
+      dense_[sparse_.begin()->first] = sparse_.begin()->second;
+      sparse_.erase(sparse_.begin());
     }
   }
 
   std::vector<Slot> dense_;
-  std::unordered_map<std::uint64_t, Slot> sparse_;
+  std::map<std::uint64_t, Slot> sparse_;
   std::size_t count_ = 0;
 };
 
@@ -456,7 +461,7 @@ class Machine {
   }
 
   // --- input -----------------------------------------------------------------------------------
-  const char* read(std::size_t n) {
+  [[gnu::always_inline]] const char* read(std::size_t n) {
     Input::Shortage why = Input::Shortage::none;
     const char* p = in_.read(n, why);
     if (p == nullptr) shortage(why);
@@ -486,15 +491,15 @@ class Machine {
   // --- stack -----------------------------------------------------------------------------------
   std::size_t fence() const noexcept { return marks_.empty() ? 0 : marks_.back(); }
 
-  void push(Slot s) {
+  [[gnu::always_inline]] void push(Slot s) {
     if (sp_ == push_limit_) grow_stack();
     stack_[sp_++] = s;
   }
-  Slot pop() {
+  [[gnu::always_inline]] Slot pop() {
     if (sp_ <= fence()) underflow();
     return stack_[--sp_];
   }
-  Slot& top() {
+  [[gnu::always_inline]] Slot& top() {
     if (sp_ <= fence()) underflow();
     return stack_[sp_ - 1];
   }
@@ -511,7 +516,7 @@ class Machine {
     limit = limit > marks_.size() ? limit - marks_.size() : 0;
     push_limit_ = std::min(limit, stack_.size());
   }
-  void grow_stack() {
+  [[gnu::noinline]] void grow_stack() {
     const std::size_t limit = std::min(limits_.max_stack, limits_.max_depth);
     if (sp_ + marks_.size() >= limit) stack_limit_reached();
     if (sp_ == stack_.size()) stack_.resize(std::max<std::size_t>(stack_.size() * 2, 64));
@@ -1709,12 +1714,43 @@ bool Unpickler::at_end() { return state_->input.at_end(); }
 
 std::size_t Unpickler::position() const noexcept { return state_->input.position(); }
 
-Value loads(std::string_view data, const ReadOptions& options) {
-  Input input(data, options.limits.max_input_bytes);
+namespace {
+
+// The stack, mark stack and memo of loads(), kept per thread between calls: fresh ones would be
+// faulted in from the system on every call, which costs more than a small pickle's whole load.
+struct LoadScratch {
   Memo memo;
   std::vector<Slot> stack;
   std::vector<std::size_t> marks;
-  return run_load(input, options, memo, stack, marks);
+  bool in_use = false;
+};
+
+constexpr std::size_t max_kept_scratch_slots = std::size_t{1} << 16;
+
+void trim(LoadScratch& scratch) {
+  scratch.memo.trim(max_kept_scratch_slots);
+  if (scratch.stack.capacity() > max_kept_scratch_slots) std::vector<Slot>().swap(scratch.stack);
+  if (scratch.marks.capacity() > max_kept_scratch_slots) std::vector<std::size_t>().swap(scratch.marks);
+}
+
+}  // namespace
+
+Value loads(std::string_view data, const ReadOptions& options) {
+  Input input(data, options.limits.max_input_bytes);
+  thread_local LoadScratch scratch;
+  if (scratch.in_use) {  // a persistent_load hook that loads a pickle itself
+    LoadScratch nested;
+    return run_load(input, options, nested.memo, nested.stack, nested.marks);
+  }
+  scratch.in_use = true;
+  struct Release {
+    LoadScratch& s;
+    ~Release() {
+      trim(s);
+      s.in_use = false;
+    }
+  } release{scratch};
+  return run_load(input, options, scratch.memo, scratch.stack, scratch.marks);
 }
 
 Value loads(std::span<const std::byte> data, const ReadOptions& options) {

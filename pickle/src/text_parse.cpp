@@ -83,7 +83,9 @@ BigInt from_decimal_digits(std::string_view digits) {
   return result;
 }
 
-IntValue make_int_value(BigInt magnitude, bool negative) {
+// Takes the magnitude by reference: a by-value cpp_int trips GCC's maybe-uninitialized analysis
+// in sanitizer builds.
+IntValue make_int_value(BigInt& magnitude, bool negative) {
   IntValue out{false, 0, {}};
   if (negative) magnitude = -magnitude;
   if (magnitude >= std::numeric_limits<std::int64_t>::min() &&
@@ -91,7 +93,7 @@ IntValue make_int_value(BigInt magnitude, bool negative) {
     out.small = true;
     out.small_value = static_cast<std::int64_t>(magnitude);
   } else {
-    out.big_value = std::move(magnitude);
+    out.big_value.swap(magnitude);
   }
   return out;
 }
@@ -220,7 +222,7 @@ IntResult python_int(std::string_view text, int base, std::size_t max_digits) {
     case 2: magnitude = from_power_of_two_digits(run, 1); break;
     default: magnitude = from_decimal_digits(run); break;
   }
-  return make_int_value(std::move(magnitude), negative);
+  return make_int_value(magnitude, negative);
 }
 
 // _PyOS_ascii_strtod: optional sign, then "inf"/"infinity"/"nan" (any case) or a decimal number
