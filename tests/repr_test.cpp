@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -303,6 +304,31 @@ TEST(Repr, ObjectForms) {
   EXPECT_EQ(pickle::repr(Value::buffer("ro", 0, true)), "PickleBuffer(b'ro', readonly=True)");
   EXPECT_EQ(pickle::repr(Value::buffer("rw", 1, false)), "PickleBuffer(b'rw')");
   EXPECT_EQ(pickle::ascii(Value::list({Value::global("m", "f"), "\xc3\xa9"})), "[m.f, '\\xe9']");
+}
+
+// Objects loaded from CPython's pickles (recorded in dis_cases.jsonl) print in the documented form.
+TEST(Repr, LoadedObjectsPrintTheDocumentedForm) {
+  if (!reader_available()) GTEST_SKIP() << "pickle::loads is not implemented yet";
+  std::map<std::string, std::string> data;
+  for (const Row& row : read_rows("dis_cases.jsonl")) data[row.at("name")] = from_hex(row.at("data"));
+  const std::vector<std::pair<std::string, std::string>> expectations{
+      {"obj ordereddict/p2", "<collections.OrderedDict() [1]=2 ['a']=[3]>"},
+      {"obj date/p3", "datetime.date(b'\\x07\\xbc\\x05\\x07')"},
+      {"obj plain/p4", "<__main__.Plain.__new__(__main__.Plain) .__setstate__({'x': 1, 'y': [2, 3]})>"},
+      {"obj plain/p0",
+       "<copyreg._reconstructor(__main__.Plain, builtins.object, None) .__setstate__({'x': 1, 'y': [2, 3]})>"},
+      {"obj list subclass/p2", "<__main__.ListSub.__new__(__main__.ListSub) .append(1) .append(2)>"},
+      {"obj newargs_ex/p4",
+       "<__main__.WithNewArgsEx.__new__(__main__.WithNewArgsEx, 1, 2, **{'k': 3}) .__setstate__({'args': ()})>"},
+      {"obj global function/p0", "builtins.len"},
+      {"persid/p0", "[persistent_load('abc'), persistent_load(\"('bpid', 1)\"), 'plain']"},
+      {"persid/p1", "[persistent_load('abc'), persistent_load(('bpid', 1)), 'plain']"},
+      {"py2 old_instance/cPickle/p1", "<__main__.Old() .__setstate__({'a': 1})>"},
+  };
+  for (const auto& [name, want] : expectations) {
+    ASSERT_TRUE(data.count(name)) << name;
+    EXPECT_EQ(pickle::repr(pickle::loads(data[name])), want) << name;
+  }
 }
 
 // CPython's set order, checked live on random sets when an interpreter is available (the recorded

@@ -510,8 +510,8 @@ class ReprWriter {
     FrameKind kind;
     Slot container;
     std::size_t index = 0;
-    std::vector<Slot> order;    // set: iteration order
-    std::vector<Piece> pieces;  // object
+    // A set's iteration order and an object's pieces live in orders_ / piece_lists_, stacks that
+    // grow and shrink with the frames (keeping Frame small and trivially movable).
   };
 
   void enter(Slot s) {
@@ -608,14 +608,15 @@ class ReprWriter {
     }
     if (!begin(s, frozen ? "frozenset(...)" : "set(...)")) return;
     out_ += frozen ? "frozenset({" : "{";
-    Frame frame{FrameKind::set, s};
     if (auto order = cpython_set_order(set, hasher_)) {
-      frame.order = std::move(*order);
+      orders_.push_back(std::move(*order));
     } else {
-      frame.order.reserve(set.size);
-      for (std::size_t i = 0; i < set.size; ++i) frame.order.push_back(set.entries[i].key);
+      std::vector<Slot> insertion;
+      insertion.reserve(set.size);
+      for (std::size_t i = 0; i < set.size; ++i) insertion.push_back(set.entries[i].key);
+      orders_.push_back(std::move(insertion));
     }
-    frames_.push_back(std::move(frame));
+    frames_.push_back({FrameKind::set, s});
   }
 
   void append_global(Slot s) {
@@ -639,8 +640,7 @@ class ReprWriter {
   void enter_object(Slot s) {
     if (!begin(s, "<...>")) return;
     const auto& object = detail::node<ObjectNode>(s);
-    Frame frame{FrameKind::pieces, s};
-    auto& p = frame.pieces;
+    std::vector<Piece> p;
     auto text = [&p](std::string_view t) { p.push_back({t, Slot(), true}); };
     auto value = [&p](Slot v) { p.push_back({{}, v, false}); };
     auto arguments = [&](Slot args, bool leading_comma) {
@@ -722,7 +722,8 @@ class ReprWriter {
       }
     }
     if (has_ops) text(">");
-    frames_.push_back(std::move(frame));
+    piece_lists_.push_back(std::move(p));
+    frames_.push_back({FrameKind::pieces, s});
   }
 
   void step() {
@@ -762,18 +763,21 @@ class ReprWriter {
         return;
       }
       case FrameKind::set: {
-        if (f.index < f.order.size()) {
+        const std::vector<Slot>& order = orders_.back();
+        if (f.index < order.size()) {
           if (f.index > 0) out_ += ", ";
-          const Slot item = f.order[f.index++];
+          const Slot item = order[f.index++];
           enter(item);
           return;
         }
+        orders_.pop_back();
         finish(f.container.tag == Tag::frozenset ? "})" : "}");
         return;
       }
       case FrameKind::pieces: {
-        if (f.index < f.pieces.size()) {
-          const Piece piece = f.pieces[f.index++];
+        const std::vector<Piece>& pieces = piece_lists_.back();
+        if (f.index < pieces.size()) {
+          const Piece piece = pieces[f.index++];
           if (piece.is_text) {
             out_ += piece.text;
           } else {
@@ -781,6 +785,7 @@ class ReprWriter {
           }
           return;
         }
+        piece_lists_.pop_back();
         finish("");
         return;
       }
@@ -789,6 +794,8 @@ class ReprWriter {
 
   std::string& out_;
   std::vector<Frame> frames_;
+  std::vector<std::vector<Slot>> orders_;
+  std::vector<std::vector<Piece>> piece_lists_;
   std::unordered_set<const Node*> in_progress_;
   FixedHasher hasher_;
 };

@@ -29,6 +29,8 @@ void genops(std::string_view data, const std::function<void(const Instruction&)>
 
 struct DisOptions {
   int indentlevel = 4;  // pickletools.dis' default
+  // Like `python -m pickletools -a` (annotation column hint 30), but the annotations are the
+  // descriptions of this library's opcode table, not pickletools' docstrings.
   bool annotate = false;
 };
 
