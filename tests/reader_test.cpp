@@ -581,11 +581,17 @@ TEST(ReaderStreams, MemoryUnpicklerAndEndOfInput) {
   }
 }
 
-TEST(ReaderStreams, StreamMemoIsPerPickle) {
-  std::istringstream stream("]q\x00.h\x00."s);
+TEST(ReaderStreams, AnUnpicklerKeepsItsMemoAcrossLoads) {
+  // What one Pickler writes for two dump() calls of the same list (CPython keeps both memos).
+  const std::string data = "\x80\x02]q\x00(K\x01K\x02K\x03" "e.\x80\x02h\x00."s;
+  std::istringstream stream(data);
   pickle::Unpickler unpickler(stream);
-  EXPECT_EQ(unpickler.load().kind(), Kind::list);
-  EXPECT_THROW(unpickler.load(), pickle::UnpicklingError);  // like a fresh pickle.load(file)
+  const Value first = unpickler.load();
+  const Value second = unpickler.load();
+  EXPECT_TRUE(first == Value::list({1, 2, 3}));
+  EXPECT_TRUE(first.is(second));
+  // pickle.loads of the second pickle alone has no memo.
+  EXPECT_STREQ(load_error(data.substr(data.size() - 5)).what(), "Memo value not found at index 0");
 }
 
 }  // namespace

@@ -408,18 +408,26 @@ class Memo {
 
 class Machine {
  public:
+  // `shared_heap` (an Unpickler's region) is used instead of a new region, and then the memo is
+  // kept too: like CPython's Unpickler, later loads may refer to what earlier ones memoized.
   Machine(Input& input, const ReadOptions& options, Memo& memo, std::vector<Slot>& stack,
-          std::vector<std::size_t>& marks)
+          std::vector<std::size_t>& marks, Heap* shared_heap)
       : in_(input), options_(options), limits_(options.limits), memo_(memo), stack_(stack),
         marks_(marks) {
-    memo_.clear();
+    if (shared_heap == nullptr) memo_.clear();
     marks_.clear();
     sp_ = 0;
     if (stack_.size() < 64) stack_.resize(64);
     update_push_limit();
     pickle_start_ = in_.position();
-    heap_ = Heap::create();
-    root_ = heap_;
+    if (shared_heap != nullptr) {
+      detail::retain(shared_heap);
+      heap_ = shared_heap;
+      root_ = shared_heap->root();
+    } else {
+      heap_ = Heap::create();
+      root_ = heap_;
+    }
     if (options_.buffers) buffers_ = &*options_.buffers;
     policy_ = options_.policy.get();
     if (limits_.max_alloc_ratio == 0) alloc_checkpoint_ = std::numeric_limits<std::size_t>::max();
@@ -1666,8 +1674,8 @@ void Machine::op_frame() {
 // ---- running a load -----------------------------------------------------------------------------
 
 Value run_load(Input& input, const ReadOptions& options, Memo& memo, std::vector<Slot>& stack,
-               std::vector<std::size_t>& marks) {
-  Machine machine(input, options, memo, stack, marks);
+               std::vector<std::size_t>& marks, Heap* shared_heap = nullptr) {
+  Machine machine(input, options, memo, stack, marks, shared_heap);
   try {
     return machine.run();
   } catch (const std::bad_alloc&) {
@@ -1688,14 +1696,18 @@ Value run_load(Input& input, const ReadOptions& options, Memo& memo, std::vector
 struct Unpickler::State {
   ReadOptions options;
   Input input;
-  Memo memo;
+  Memo memo;  // kept across load() calls, as CPython's Unpickler keeps its memo
   std::vector<Slot> stack;
   std::vector<std::size_t> marks;
+  Heap* heap = Heap::create();  // the region of everything loaded (the memo points into it)
 
   State(std::istream& in, ReadOptions opts)
       : options(std::move(opts)), input(in, options.limits.max_input_bytes) {}
   State(std::string_view data, ReadOptions opts)
       : options(std::move(opts)), input(data, options.limits.max_input_bytes) {}
+  ~State() { detail::release(heap); }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
 };
 
 Unpickler::Unpickler(std::istream& in, ReadOptions options)
@@ -1707,7 +1719,8 @@ Unpickler::Unpickler(std::string_view data, ReadOptions options)
 Unpickler::~Unpickler() = default;
 
 Value Unpickler::load() {
-  return run_load(state_->input, state_->options, state_->memo, state_->stack, state_->marks);
+  return run_load(state_->input, state_->options, state_->memo, state_->stack, state_->marks,
+                  state_->heap);
 }
 
 bool Unpickler::at_end() { return state_->input.at_end(); }
