@@ -193,6 +193,17 @@ TEST(Hardening, LargeStreamPayloadArrivesInChunks) {
   EXPECT_TRUE(unpickler.at_end());
 }
 
+TEST(Hardening, ManyAppendsToABytearrayStayLinear) {
+  std::string data = "\x80\x05\x96"s + le(0, 8);
+  for (int i = 0; i < 300000; ++i) data += "K\x41" "a";
+  data += ".";
+  const auto start = Clock::now();
+  const pickle::Value v = pickle::loads(data);
+  EXPECT_EQ(v.kind(), pickle::Kind::bytearray);
+  EXPECT_EQ(v.as_bytes(), std::string(300000, 'A'));
+  EXPECT_LT(seconds_since(start), time_budget_seconds);
+}
+
 // --- limits ------------------------------------------------------------------------------------
 
 pickle::ReadOptions with_limits(void (*configure)(pickle::Limits&)) {

@@ -1137,16 +1137,20 @@ void Machine::extend_list(Slot list, const Slot* items, std::size_t n) {
 }
 
 void Machine::extend_bytearray(Slot target, const Slot* items, std::size_t n) {
-  // bytearray.extend(list): every item must be an int in range(256).
+  // bytearray.extend(list): every item must be an int in range(256). The bytes grow in place,
+  // geometrically, so a run of single APPENDs stays linear.
   auto& node = detail::node<detail::StringNode>(target);
-  std::string data(node.data, node.size);
-  for (std::size_t i = 0; i < n; ++i) data.push_back(static_cast<char>(byte_value(items[i])));
-  count_nodes();
-  Slot grown = detail::make_bytes(heap(), data, Tag::bytearray);
-  const auto& fresh = detail::node<detail::StringNode>(grown);
-  node.data = fresh.data;
-  node.size = fresh.size;
-  node.capacity = fresh.capacity;
+  const std::size_t needed = node.size + n;
+  if (needed > node.capacity) {
+    const std::size_t capacity = std::max(needed, node.capacity * 2);
+    char* grown = static_cast<char*>(heap().allocate(capacity, 1));
+    if (node.size != 0) std::memcpy(grown, node.data, node.size);
+    node.data = grown;
+    node.capacity = capacity;
+  }
+  char* data = const_cast<char*>(node.data);
+  for (std::size_t i = 0; i < n; ++i) data[node.size + i] = static_cast<char>(byte_value(items[i]));
+  node.size = needed;
 }
 
 // CPython's do_append: x is the position of the first item; the target sits just below it.
