@@ -3,6 +3,7 @@
 // the memoized try_pickle / try_unpickle helpers.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pickle/cache_errors.hpp"
@@ -425,6 +427,29 @@ TEST(TryUnpickle, ImmutabilityIsJudgedAllTheWayDown) {
   EXPECT_FALSE(immutable_all_the_way_down(Value::bytearray("x")));
   EXPECT_FALSE(immutable_all_the_way_down(
       Value::object(pickle::ObjectForm::reduce, Value::global("m", "f"), Value::tuple())));
+}
+
+TEST(TryPickle, SharedMemoizersFromSeveralThreads) {
+  const auto rows = rows_of("pickle");
+  ASSERT_FALSE(rows.empty());
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 3; ++t) {
+    workers.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        for (std::size_t i = static_cast<std::size_t>(t); i < rows.size(); i += 2) {
+          // Each thread builds its own Values: equal keys, distinct objects.
+          const std::string expected = unhex(rows[i][2]);
+          if (try_pickle_key(build(rows[i][1])) != expected) ++wrong;
+          if (pickle::repr(try_unpickle_value(expected)) != pickle::repr(build(rows[i][1]))) ++wrong;
+        }
+        if (t == 0 && round % 7 == 0) try_pickle_memo().cache_clear();
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_LE(try_pickle_memo().cache_info().currsize, 64u);
 }
 
 }  // namespace

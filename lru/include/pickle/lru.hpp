@@ -12,16 +12,18 @@
 // std::hash and operator== exist for it; a signature with any other argument type is never cached
 // (decided at compile time, `LruCache<...>::cacheable`). Arguments of type pickle::Value are decided at run time
 // by Python's rules: list, dict, set and bytearray are unhashable, a tuple is hashable when all its
-// items are, a frozenset always; globals hash by name, inert objects and buffers by identity. A call
+// items are, a frozenset always; globals hash by name, inert objects and buffers by identity
+// (Value::hash()). A call
 // with an unhashable argument is passed to the function and counted neither as a hit nor a miss
 // (as in CPython, where hashing the key fails before the lookup).
 //
 // typed (default true) distinguishes types all the way down: (True,) and (1,), 1 and 1.0, 0.0 and
 // -0.0 are different keys, and so are (s, s) with one shared str and (s, t) with two equal strs
 // (pickle writes them differently). Floats compare by bit pattern. Frozensets compare item by item
-// in iteration order. In short, two Values are the same key when their object graphs are
-// isomorphic with equal atoms of the same kind — so a cached result always equals the result of
-// calling the function on the argument given. typed=false uses Python's == and hash() instead
+// in iteration order. In short, two Values are the same key when pickle::same_graph holds: their
+// object graphs are isomorphic with equal atoms of the same kind — so a cached result always
+// equals the result of calling the function on the argument given. (Inert objects and buffers hash
+// by identity, as in Python, so in practice only the same object finds their entry.) typed=false uses Python's == and hash() instead
 // (1 == 1.0 == True), like functools.lru_cache(typed=False). For C++ types the static type is part
 // of the signature, so typed has no further effect on them.
 //
@@ -75,22 +77,28 @@ struct CacheInfo {
 
 namespace lru_detail {
 
-// The key an argument of type pickle::Value contributes. Its hash is computed once, when the key
-// is made; `hashable` is false when the value is unhashable by Python's rules.
+// The key an argument of type pickle::Value contributes: Python's hash, computed once when the key
+// is made (`hashable` is false when Value::hash() refuses), and equality by pickle::same_graph when
+// typed, Python's == otherwise.
 struct ValueKey {
-  Value value;
+  // Borrowed from the caller's argument while looking up, so that a hit copies no handle (a copy
+  // would touch the reference count every thread hitting the entry shares); owned once stored.
+  const Value* borrowed = nullptr;
+  Value owned;
   std::size_t hash = 0;
   bool typed = true;
   bool hashable = false;
 
   ValueKey(const Value& v, bool typed_key);
+  const Value& value() const noexcept { return borrowed ? *borrowed : owned; }
+  void own() {
+    if (borrowed) {
+      owned = *borrowed;
+      borrowed = nullptr;
+    }
+  }
   friend bool operator==(const ValueKey& a, const ValueKey& b);
 };
-
-// Typed equality: isomorphic object graphs, atoms equal by kind and value (floats by bits).
-bool strict_equal(const Value& a, const Value& b);
-// A hash consistent with strict_equal, or nullopt when the value is unhashable by Python's rules.
-std::optional<std::size_t> strict_hash(const Value& v);
 
 template <class T>
 concept NativeKey = requires(const T& a, const T& b) {
@@ -105,6 +113,7 @@ struct KeyPart {
   static const Type& make(const Type& argument, bool) { return argument; }
   static bool hashable(const Type&) { return true; }
   static std::size_t hash(const Type& part) { return std::hash<Type>{}(part); }
+  static void own(Type&) noexcept {}
 };
 
 // A view argument is keyed by the text it shows, which the cache must own.
@@ -116,6 +125,7 @@ struct KeyPart<Arg> {
   static std::string make(std::string_view argument, bool) { return std::string(argument); }
   static bool hashable(const std::string&) { return true; }
   static std::size_t hash(const std::string& part) { return std::hash<std::string>{}(part); }
+  static void own(std::string&) noexcept {}
 };
 
 template <class Arg>
@@ -126,6 +136,7 @@ struct KeyPart<Arg> {
   static ValueKey make(const Value& argument, bool typed) { return ValueKey(argument, typed); }
   static bool hashable(const ValueKey& part) { return part.hashable; }
   static std::size_t hash(const ValueKey& part) { return part.hash; }
+  static void own(ValueKey& part) { part.own(); }
 };
 
 inline std::size_t combine_hashes(std::size_t seed, std::size_t h) noexcept {
@@ -362,7 +373,10 @@ class LruCache<R(Args...)> {
       if (!key) return function_(std::forward<Args>(args)...);  // unhashable: the fallback
       if (std::optional<Result> hit = state_->store.find(*key)) return std::move(*hit);
       Result result = function_(std::forward<Args>(args)...);
-      if (!keep_ || keep_(result)) state_->store.insert(std::move(*key), result);
+      if (!keep_ || keep_(result)) {
+        std::apply([](auto&... parts) { (lru_detail::KeyPart<Args>::own(parts), ...); }, key->key);
+        state_->store.insert(std::move(*key), result);
+      }
       return result;
     }
   }
