@@ -323,6 +323,36 @@ TEST(ReaderTable, MatchesCPythonOnEveryRecordedCase) {
   EXPECT_EQ(failures, 0u) << "of " << cases.size() << " cases";
 }
 
+TEST(ReaderLive, RandomValuesAgreeWithTheInterpreterNamedByPicklePython) {
+  const char* python = std::getenv("PICKLE_PYTHON");
+  if (python == nullptr) GTEST_SKIP() << "PICKLE_PYTHON is not set";
+  const char* dir = std::getenv("PICKLE_TEST_DATA");
+  const std::string script = (dir != nullptr ? std::string(dir) : std::string("tests")) + "/gen_reader_cases.py";
+  const std::string out = ::testing::TempDir() + "reader_random_cases.tsv";
+  const std::string command = std::string(python) + " " + script + " --random " + out + " 300 " +
+                              std::to_string(::testing::UnitTest::GetInstance()->random_seed());
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::ifstream in(out);
+  std::string line;
+  std::size_t cases = 0, failures = 0;
+  while (std::getline(in, line)) {
+    const auto f = split(line, '\t');
+    Case c;
+    c.name = f.at(0);
+    c.data = from_hex(f.at(2));
+    ASSERT_EQ(f.at(3), "ok") << line;
+    const Outcome got = load_case(c);
+    ++cases;
+    if ((!got.ok || got.form != f.at(4)) && ++failures <= 20) {
+      ADD_FAILURE() << c.name << " " << f.at(2) << "\n  expected " << f.at(4) << "\n  got      "
+                    << (got.ok ? got.form : got.error_class + ": " + got.error_message);
+    }
+  }
+  EXPECT_EQ(cases, 1800u);
+  EXPECT_EQ(failures, 0u);
+  std::remove(out.c_str());
+}
+
 }  // namespace
 
 namespace {
