@@ -125,4 +125,55 @@ TEST(Dis, IndentLevelOption) {
   EXPECT_EQ(pickle::dis(data, {.indentlevel = 2}).text, want);
 }
 
+TEST(Dis, AnnotateAppendsTheOpcodeDescriptionToEachLine) {
+  for (const Row& row : cases()) {
+    if (row.count("error")) continue;
+    const std::string data = from_hex(row.at("data"));
+    const std::string plain = pickle::dis(data).text;
+    const std::string annotated = pickle::dis(data, {.annotate = true}).text;
+    std::size_t p = 0, a = 0;
+    while (p < plain.size()) {
+      const std::size_t p_end = plain.find('\n', p);
+      const std::size_t a_end = annotated.find('\n', a);
+      const std::string plain_line = plain.substr(p, p_end - p);
+      const std::string annotated_line = annotated.substr(a, a_end - a);
+      if (plain_line.rfind("highest protocol", 0) == 0) {
+        EXPECT_EQ(annotated_line, plain_line);
+      } else {
+        ASSERT_EQ(annotated_line.rfind(plain_line, 0), 0u) << annotated_line;
+        const auto* op = pickle::find_opcode(static_cast<std::uint8_t>(data[std::stoul(plain_line)]));
+        ASSERT_NE(op, nullptr);
+        const std::string suffix = " " + std::string(op->description);
+        ASSERT_GE(annotated_line.size(), plain_line.size() + suffix.size());
+        EXPECT_EQ(annotated_line.substr(annotated_line.size() - suffix.size()), suffix);
+        EXPECT_EQ(annotated_line.substr(plain_line.size(), annotated_line.size() - plain_line.size() - suffix.size())
+                      .find_first_not_of(' '),
+                  std::string::npos);
+      }
+      p = p_end + 1;
+      a = a_end + 1;
+    }
+    EXPECT_EQ(a, annotated.size());
+  }
+}
+
+TEST(Dis, HugeLong4IsRefusedLikeTheRecordedOneWithoutQuadraticWork) {
+  // The recorded case: a LONG4 of 0x800 bytes, past CPython's 4300-digit repr limit.
+  const Row* recorded = nullptr;
+  for (const Row& row : cases()) {
+    if (row.at("data").rfind("8b00080000", 0) == 0) recorded = &row;
+  }
+  ASSERT_NE(recorded, nullptr);
+  ASSERT_TRUE(recorded->count("error"));
+  std::string data = "\x8b";
+  const std::uint32_t size = 4'000'000;
+  for (int i = 0; i < 4; ++i) data += static_cast<char>((size >> (8 * i)) & 0xFF);
+  data += std::string(size, '\x01');
+  data += '.';
+  const pickle::DisResult result = pickle::dis(data);
+  ASSERT_TRUE(result.error.has_value());
+  EXPECT_EQ(*result.error, recorded->at("error"));
+  EXPECT_EQ(result.text, recorded->at("text"));  // only the offset: printed before repr(arg) fails
+}
+
 }  // namespace

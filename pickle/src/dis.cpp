@@ -359,14 +359,15 @@ void check_maxsize(std::uint64_t n, const char* name) {
   }
 }
 
-// pickle.decode_long: little-endian two's complement.
+// pickle.decode_long: little-endian two's complement (imported in one pass: LONG4 may be large).
 BigInt decode_long(std::string_view bytes) {
   BigInt value = 0;
-  for (std::size_t i = bytes.size(); i-- > 0;) {
-    value <<= 8;
-    value |= static_cast<unsigned char>(bytes[i]);
-  }
-  if (!bytes.empty() && (static_cast<unsigned char>(bytes.back()) & 0x80)) {
+  if (bytes.empty()) return value;
+  const auto* first = reinterpret_cast<const unsigned char*>(bytes.data());
+  std::vector<unsigned char> big_endian(std::make_reverse_iterator(first + bytes.size()),
+                                        std::make_reverse_iterator(first));
+  boost::multiprecision::import_bits(value, big_endian.begin(), big_endian.end(), 8);
+  if (static_cast<unsigned char>(bytes.back()) & 0x80) {
     value -= BigInt(1) << (8 * bytes.size());
   }
   return value;
@@ -515,7 +516,10 @@ std::string_view stack_name(StackKind kind) {
 // The decimal digits of a big int argument, or nullopt past the int→str digit limit.
 std::optional<std::string> argument_repr(const Value& arg) {
   if (arg.slot().tag == detail::Tag::big_int) {
-    std::string digits = arg.as_bigint().str();
+    const BigInt value = arg.as_bigint();
+    // Past 14300 bits a number has at least 4305 digits: refuse before converting.
+    if (boost::multiprecision::msb(abs(value)) >= 14300) return std::nullopt;
+    std::string digits = value.str();
     const std::size_t count = digits.size() - (digits[0] == '-' ? 1 : 0);
     if (count > max_str_digits) return std::nullopt;
     return digits;
