@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -717,6 +719,112 @@ TEST(Deep, MillionDeepDictChain) {
   d = Value();
   top = Value();
   SUCCEED();
+}
+
+// --- the private node layer -----------------------------------------------------------------------
+
+namespace detail = pickle::detail;
+
+detail::Slot int_slot(std::int64_t v) {
+  detail::Slot slot;
+  slot.tag = detail::Tag::small_int;
+  slot.i = v;
+  return slot;
+}
+
+TEST(Nodes, SequencesGrowAndKeepItems) {
+  detail::Heap* heap = detail::Heap::create();
+  const detail::Slot three[] = {int_slot(1), int_slot(2), int_slot(3)};
+  const detail::Slot list = detail::make_seq(*heap, detail::Tag::list, three, 3);
+  auto& seq = detail::node<detail::SeqNode>(list);
+  for (int i = 0; i < 1000; ++i) detail::seq_append(*heap, seq, int_slot(i));
+  detail::seq_extend(*heap, seq, three, 3);
+  ASSERT_EQ(seq.size, 1006u);
+  EXPECT_EQ(seq.items[2].i, 3);
+  EXPECT_EQ(seq.items[3 + 999].i, 999);
+  EXPECT_EQ(seq.items[1005].i, 3);
+  const detail::Slot blank = detail::make_seq(*heap, detail::Tag::tuple, nullptr, 2);
+  EXPECT_EQ(detail::node<detail::SeqNode>(blank).items[1].tag, detail::Tag::none);
+  const Value value(list, heap);
+  detail::release(heap);  // the handle keeps the region
+  EXPECT_EQ(value.size(), 1006u);
+  EXPECT_TRUE(value[1005] == Value(3));
+}
+
+TEST(Nodes, AllocationsAreAlignedAndLargeOnesWork) {
+  detail::Heap* heap = detail::Heap::create();
+  for (std::size_t size : {1u, 7u, 100u, 5000u, 1u << 22, 3u}) {
+    for (std::size_t align : {1u, 8u, 16u, 64u}) {
+      void* p = heap->allocate(size, align);
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % align, 0u);
+      std::memset(p, 0xAB, size);  // AddressSanitizer checks the whole block is ours
+    }
+  }
+  EXPECT_GT(heap->allocated_bytes, std::size_t{4} << 22);
+  detail::release(heap);
+}
+
+TEST(Nodes, ZeroCopyStringsKeepTheirInputAlive) {
+  auto input = std::make_shared<std::string>("zero-copy text");
+  Value list = Value::list();
+  {
+    detail::Heap* heap = detail::Heap::create();
+    heap->keepalive.push_back(input);
+    const detail::Slot str = detail::make_string_view(*heap, input->data(), 9, detail::Tag::str);
+    const detail::Slot tuple = detail::make_seq(*heap, detail::Tag::tuple, &str, 1);
+    list.append(Value(tuple, heap));  // merges the regions: the keepalive moves with the chunks
+    detail::release(heap);
+  }
+  std::weak_ptr<std::string> watch = input;
+  input.reset();
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(list[0][0].as_str(), "zero-copy");
+  EXPECT_EQ(list[0][0].hash(), Value("zero-copy").hash());
+  list = Value();
+  EXPECT_TRUE(watch.expired());
+}
+
+TEST(Nodes, DictTablesAndLookups) {
+  detail::Heap* heap = detail::Heap::create();
+  const detail::Slot dict = detail::make_dict(*heap, detail::Tag::dict, 3);
+  auto& table = detail::node<detail::DictNode>(dict);
+  const detail::Slot key = detail::make_str(*heap, "key");
+  const detail::Slot same_key = detail::make_str(*heap, "key");
+  detail::dict_set(*heap, table, key, int_slot(1));
+  detail::dict_set(*heap, table, same_key, int_slot(2));
+  ASSERT_EQ(table.size, 1u);
+  EXPECT_EQ(table.entries[0].key.p, key.p);  // first key object kept
+  EXPECT_EQ(table.entries[0].value.i, 2);
+  EXPECT_EQ(table.entries[0].hash, detail::slot_hash(key));
+  ASSERT_NE(detail::dict_find(table, same_key), nullptr);
+  EXPECT_EQ(detail::dict_find(table, int_slot(7)), nullptr);
+  const detail::Slot list = detail::make_seq(*heap, detail::Tag::list, nullptr, 0);
+  EXPECT_THROW(detail::dict_find(table, list), pickle::UnhashableError);
+  EXPECT_FALSE(detail::slot_hashable(list));
+  EXPECT_TRUE(detail::slot_hashable(key));
+  const detail::Slot set = detail::make_dict(*heap, detail::Tag::frozenset);
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 100; ++i) detail::set_add(*heap, detail::node<detail::DictNode>(set), int_slot(i));
+  }
+  EXPECT_EQ(detail::node<detail::DictNode>(set).size, 100u);
+  EXPECT_EQ(detail::utf8_length("a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), 4u);
+  detail::release(heap);
+}
+
+TEST(Nodes, BigIntLimbs) {
+  detail::Heap* heap = detail::Heap::create();
+  const BigInt value = (BigInt(1) << 130) + (BigInt(5) << 64) + 9;
+  const detail::Slot slot = detail::make_int(*heap, -value);
+  ASSERT_EQ(slot.tag, detail::Tag::big_int);
+  const auto& node = detail::node<detail::BigIntNode>(slot);
+  EXPECT_TRUE(node.negative);
+  ASSERT_EQ(node.limb_count, 3u);
+  EXPECT_EQ(node.limbs[0], 9u);
+  EXPECT_EQ(node.limbs[1], 5u);
+  EXPECT_EQ(node.limbs[2], 4u);
+  EXPECT_EQ(detail::to_bigint(node), -value);
+  EXPECT_EQ(detail::make_int(*heap, BigInt(-5)).tag, detail::Tag::small_int);
+  detail::release(heap);
 }
 
 }  // namespace
