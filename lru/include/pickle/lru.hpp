@@ -10,22 +10,22 @@
 // Keys. The arguments, decayed, form the key (a std::string_view is stored as a std::string; a
 // pointer is keyed by its address, as std::hash does). A C++ argument type is cacheable when
 // std::hash and operator== exist for it; a signature with any other argument type is never cached
-// (decided at compile time, `LruCache<...>::cacheable`). Arguments of type pickle::Value are decided at run time
-// by Python's rules: list, dict, set and bytearray are unhashable, a tuple is hashable when all its
-// items are, a frozenset always; globals hash by name, inert objects and buffers by identity
-// (Value::hash()). A call
-// with an unhashable argument is passed to the function and counted neither as a hit nor a miss
-// (as in CPython, where hashing the key fails before the lookup).
+// (decided at compile time, `LruCache<...>::cacheable`). Arguments of type pickle::Value are decided
+// at run time by Python's rules, through Value::hash(): list, dict, set and bytearray are
+// unhashable, a tuple is hashable when all its items are, a frozenset always; globals hash by name,
+// inert objects and buffers by identity. A call with an unhashable argument is passed to the
+// function and counted neither as a hit nor a miss (as in CPython, where hashing the key fails
+// before the lookup).
 //
 // typed (default true) distinguishes types all the way down: (True,) and (1,), 1 and 1.0, 0.0 and
 // -0.0 are different keys, and so are (s, s) with one shared str and (s, t) with two equal strs
-// (pickle writes them differently). Floats compare by bit pattern. Frozensets compare item by item
-// in iteration order. In short, two Values are the same key when pickle::same_graph holds: their
-// object graphs are isomorphic with equal atoms of the same kind — so a cached result always
-// equals the result of calling the function on the argument given. (Inert objects and buffers hash
-// by identity, as in Python, so in practice only the same object finds their entry.) typed=false uses Python's == and hash() instead
-// (1 == 1.0 == True), like functools.lru_cache(typed=False). For C++ types the static type is part
-// of the signature, so typed has no further effect on them.
+// (pickle writes them differently). Two Values are the same key when pickle::same_graph holds:
+// their object graphs are isomorphic, atoms equal and of the same kind (floats bit for bit), set
+// items in the same order — so a cached result always equals the result of calling the function
+// on the argument given. (Inert objects and buffers hash by identity, as in Python, so in practice
+// only the same object finds their entry.) typed=false uses Python's == instead (1 == 1.0 ==
+// True), like functools.lru_cache(typed=False). For C++ types the static type is part of the
+// signature, so typed has no further effect on them.
 //
 // Exceptions. Hashability is decided before the function is called, so an exception thrown by the
 // function itself always propagates unchanged (the call counts as a miss and nothing is stored).
@@ -35,8 +35,9 @@
 // is full, a new entry replaces the least recently used entry of its own shard (of another shard if
 // its own is empty). With shards = 1 the eviction order is exactly functools'; with more shards it
 // is LRU within each shard. As in CPython, two threads missing on the same key at once both call
-// the function; the first result stored is kept. Every operation is O(1) (plus hashing the key).
-// The function may be called concurrently from several threads.
+// the function; the first result stored is kept. A lookup borrows the caller's Value arguments, so a
+// hit copies no handle. Every operation is O(1) plus hashing and comparing the key. The function
+// may be called concurrently from several threads.
 #pragma once
 
 #include <atomic>
