@@ -1,0 +1,122 @@
+// Shared by the libFuzzer harnesses: the read options they load with, the resource oracle, and how a
+// finding is reported.
+//
+// A finding aborts, so that libFuzzer records the input as a crash: anything other than a typed
+// pickle::Error escaping the library, a limit exceeded without the reader noticing, or a broken
+// invariant (a written pickle that does not read back to the same graph, …).
+#pragma once
+
+#include <sanitizer/allocator_interface.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+
+#include "pickle/reader.hpp"
+#include "pickle/repr.hpp"
+#include "pickle/value.hpp"
+#include "pickle/writer.hpp"
+
+namespace pickle_fuzz {
+
+[[noreturn]] inline void finding(const std::string& what) {
+  std::fprintf(stderr, "\n=== FINDING: %s\n", what.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+[[noreturn]] inline void untyped(const char* where, const std::exception& error) {
+  finding(std::string(where) + " threw " + typeid(error).name() + " (not a pickle::Error): " + error.what());
+}
+
+// Limits that keep a load well inside libFuzzer's -rss_limit_mb under ASan. The harnesses check
+// that the reader enforces them: its heap use must stay linear in the input.
+inline pickle::ReadOptions fuzz_read_options() {
+  pickle::ReadOptions options;
+  options.limits.max_depth = 50'000;
+  options.limits.max_stack = 1 << 20;
+  options.limits.max_memo_entries = 1 << 20;
+  options.limits.max_nodes = 1 << 22;
+  options.limits.max_alloc_ratio = 64;
+  options.limits.hash_work_budget = 1 << 24;
+  return options;
+}
+
+// Heap accounting through the sanitizer allocator's hooks: the live bytes and their peak since the
+// last reset.
+struct HeapMeter {
+  static inline long long live = 0;
+  static inline long long peak = 0;
+  static inline bool installed = false;
+
+  static void on_malloc(const volatile void*, std::size_t size) {
+    live += static_cast<long long>(size);
+    if (live > peak) peak = live;
+  }
+  static void on_free(const volatile void* pointer) {
+    live -= static_cast<long long>(__sanitizer_get_allocated_size(const_cast<const void*>(pointer)));
+  }
+  static void install() {
+    if (!installed) {
+      installed = true;
+      __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+    }
+  }
+  // Starts a measurement; returns the baseline.
+  static long long start() {
+    peak = live;
+    return live;
+  }
+};
+
+// The reader's allocation must stay within its alloc ratio plus what a stack and memo of one slot
+// per input byte cost, plus a fixed allowance.
+inline void check_heap_bound(long long baseline, std::size_t input_size, const pickle::ReadOptions& options) {
+  const long long used = HeapMeter::peak - baseline;
+  const long long bound = static_cast<long long>((options.limits.max_alloc_ratio + 64) * input_size) + (32LL << 20);
+  if (used > bound) {
+    finding("load of " + std::to_string(input_size) + " bytes peaked at " + std::to_string(used) +
+            " heap bytes, above the bound " + std::to_string(bound));
+  }
+}
+
+// Write `value` at `protocol` and read it back. The second load must equal the first: the same
+// graph, or — where the protocol has no opcode for the form the first load came in (PERSID text
+// ids become BINPERSID, INST becomes REDUCE …) — the same repr. Writing the second load again must
+// reproduce the written bytes exactly (a fixpoint after one round).
+inline void check_round_trip(const pickle::Value& value, int protocol, const pickle::ReadOptions& options) {
+  pickle::WriteOptions write;
+  write.protocol = protocol;
+  std::string written;
+  try {
+    written = pickle::dumps(value, write);
+  } catch (const pickle::PicklingError&) {
+    return;  // not representable at this protocol, as in CPython
+  }
+  const std::string where = "protocol " + std::to_string(protocol) + ": ";
+  pickle::Value again;
+  try {
+    again = pickle::loads(written, options);
+  } catch (const pickle::LimitError&) {
+    return;  // writing may expand (DAG sharing lost where the form has no memo); limits still hold
+  } catch (const pickle::Error& error) {
+    finding(where + "a written pickle does not load: " + error.what());
+  }
+  if (!same_graph(value, again) && pickle::repr(value) != pickle::repr(again)) {
+    finding(where + "the reloaded value differs: " + pickle::repr(value) + " vs " + pickle::repr(again));
+  }
+  std::string rewritten;
+  try {
+    rewritten = pickle::dumps(again, write);
+  } catch (const pickle::Error& error) {
+    finding(where + "a value read from our own pickle cannot be written again: " + error.what());
+  }
+  if (rewritten != written) finding(where + "writing the reloaded value changed the bytes");
+}
+
+}  // namespace pickle_fuzz
