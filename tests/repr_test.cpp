@@ -239,6 +239,20 @@ TEST(Repr, MillionDeepListDoesNotRecurse) {
   EXPECT_EQ(text.find_first_of(']'), depth);
 }
 
+// Ints up to 2**131072 print in decimal (cross-checked against BigInt's own conversion); larger ones
+// as a hex literal of the same value, in linear time.
+TEST(Repr, HugeIntsPrintExactly) {
+  const pickle::BigInt below = (pickle::BigInt(1) << 131071) + 12345;
+  EXPECT_EQ(pickle::repr(Value(below)), below.str());
+  EXPECT_EQ(pickle::repr(Value(pickle::BigInt(-below))), "-" + below.str());
+  const pickle::BigInt above = (pickle::BigInt(1) << 8'000'000) + 0xabc;
+  const std::string text = pickle::repr(Value(pickle::BigInt(-above)));
+  ASSERT_EQ(text.size(), 3 + 8'000'000 / 4 + 1);
+  EXPECT_EQ(text.substr(0, 4), "-0x1");
+  EXPECT_EQ(text.substr(text.size() - 4), "0abc");
+  EXPECT_EQ(pickle::BigInt(text.substr(1)), above);  // cpp_int reads 0x literals
+}
+
 // Every code point against str.isprintable() of Python 3.11 (recorded as ranges): printable ones
 // are shown as themselves, the others escaped.
 TEST(Repr, PrintabilityOfEveryCodePointMatchesPython) {

@@ -529,7 +529,7 @@ class ReprWriter {
         detail::append_float_repr(out_, s.f);
         return;
       case Tag::big_int:
-        detail::append_int_repr(out_, detail::to_bigint(detail::node<detail::BigIntNode>(s)));
+        append_big_int(detail::node<detail::BigIntNode>(s));
         return;
       case Tag::str:
         detail::append_str_repr(out_, string_of(s));
@@ -570,6 +570,27 @@ class ReprWriter {
       case Tag::object:
         enter_object(s);
         return;
+    }
+  }
+
+  // Decimal conversion is quadratic; past 2**131072 (about 39,500 digits, where CPython refuses
+  // repr() anyway: its limit is 4300 digits) the exact value is printed as a hex literal instead.
+  void append_big_int(const detail::BigIntNode& node) {
+    constexpr std::uint32_t decimal_limb_limit = 131072 / 64;
+    if (node.limb_count <= decimal_limb_limit) {
+      detail::append_int_repr(out_, detail::to_bigint(node));
+      return;
+    }
+    if (node.negative) out_ += '-';
+    out_ += "0x";
+    bool leading = true;
+    for (std::uint32_t i = node.limb_count; i-- > 0;) {
+      for (int shift = 60; shift >= 0; shift -= 4) {
+        const unsigned digit = static_cast<unsigned>((node.limbs[i] >> shift) & 0xF);
+        if (leading && digit == 0) continue;
+        leading = false;
+        out_ += "0123456789abcdef"[digit];
+      }
     }
   }
 

@@ -9,7 +9,9 @@
 // order (which is how every pickle builds sets) whenever that order is reproducible, i.e. when every
 // item's hash is: ints, bools, floats other than nan, the empty str and bytes, and tuples and
 // frozensets of those. Other sets (str, bytes, None, nan, objects…: hashes that depend on the
-// process) print in insertion order. Ints print all their digits (CPython refuses beyond 4300).
+// process) print in insertion order. Ints print all their digits, where CPython refuses beyond 4300
+// (ValueError); past 2**131072 (about 39,500 digits), where decimal conversion gets slow, they print
+// as an exact hex literal (0x…, -0x…) instead.
 // Nothing recurses: a 1,000,000-deep list prints.
 //
 // Kinds Python could only print by running code print in this form:
