@@ -139,7 +139,7 @@ TEST_F(Cli, MalformedInputGivesOneLine) {
       {"N(.", "UnpicklingError", "at offset 2 (STOP)"},
       {"\x80\x06N.", "ValueError", "at offset 0 (PROTO)"},
       {"\xff", "UnpicklingError", "at offset 0 (0xff)"},
-      {"X\x01\x00\x00\x00\xff.", "UnicodeDecodeError", "at offset 0 (BINUNICODE)"},
+      {std::string("X\x01\x00\x00\x00\xff.", 7), "UnicodeDecodeError", "at offset 0 (BINUNICODE)"},
   };
   for (const Case& c : cases) {
     ToolRun run = pickletool({"repr", "-"}, c.input);
