@@ -68,6 +68,8 @@ std::string python_type_repr(const Value& value) {
   if (value.kind() == Kind::object) {
     if (auto name = object_class_name(value)) return class_repr(*name);
   }
+  // PickleBuffer lives in the pickle module, so Python qualifies it.
+  if (value.kind() == Kind::buffer) return class_repr("pickle.PickleBuffer");
   return class_repr(value.type_name());
 }
 

@@ -39,7 +39,8 @@ namespace pickle::cache {
 
 // Python's `type(x)` as printed: "<class 'list'>". For inert objects whose class is known (NEWOBJ,
 // OBJ, INST, and REDUCE whose callable is a global) the class's qualified name, with "builtins."
-// dropped as Python does: "<class 'collections.OrderedDict'>".
+// dropped as Python does: "<class 'collections.OrderedDict'>"; a buffer is
+// "<class 'pickle.PickleBuffer'>"; a global (a class or function reference) "<class 'type'>".
 std::string python_type_repr(const Value& value);
 // Python's `str(x)`: the text itself for a str, repr(x) otherwise.
 std::string python_str(const Value& value);
