@@ -115,7 +115,9 @@ BigInt python_int(std::string_view text) {
   }
   while (i < text.size() && is_py_space(text[i])) ++i;
   if (digits.empty() || i != text.size()) throw invalid();
-  BigInt value(digits);
+  // cpp_int would read a leading 0 as an octal prefix; Python's base 10 ignores leading zeros.
+  const std::size_t significant = std::min(digits.find_first_not_of('0'), digits.size() - 1);
+  BigInt value(digits.substr(significant));
   return negative ? BigInt(-value) : value;
 }
 
