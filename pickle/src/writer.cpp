@@ -260,6 +260,27 @@ int single_latin1_char(std::string_view s) noexcept {
   return -1;
 }
 
+// CPython's builtin functions share the builtins module's own name str as __module__, while builtin
+// types (and Ellipsis, NotImplemented, the exceptions) give an interned 'builtins': two different
+// objects, so a protocol 4 pickle of [int, len] writes 'builtins' twice. Module-name strs are
+// therefore shared per (module, group).
+bool is_builtin_function(std::string_view name) noexcept {
+  static constexpr std::string_view types[] = {
+      "bool", "bytearray", "bytes", "classmethod", "complex", "dict", "enumerate", "filter",
+      "float", "frozenset", "int", "list", "map", "memoryview", "object", "property", "range",
+      "reversed", "set", "slice", "staticmethod", "str", "super", "tuple", "type", "zip"};
+  if (name.empty() || !(name[0] >= 'a' && name[0] <= 'z')) return false;
+  for (std::string_view t : types)
+    if (name == t) return false;
+  return name.find('.') == std::string_view::npos;
+}
+
+std::string module_name_key(std::string_view module, std::string_view qualname) {
+  std::string key(module);
+  if (module == "builtins" && is_builtin_function(qualname)) key += "\n(function)";
+  return key;
+}
+
 bool is_ascii(std::string_view s) noexcept {
   for (char c : s)
     if (static_cast<unsigned char>(c) >= 0x80) return false;
@@ -709,9 +730,9 @@ struct Writer {
     e.claimed = false;
   }
   // A module-name str (interned in CPython: classes of one module share their __module__).
-  void save_temp_module_name(std::string_view module) {
+  void save_temp_module_name(std::string_view module, std::string_view qualname) {
     out.boundary();
-    SingletonEntry& e = module_names[std::string(module)];
+    SingletonEntry& e = module_names[module_name_key(module, qualname)];
     if (temp_singleton(e)) return;
     write_str(module);
     e.index = memoize_anonymous();
@@ -828,7 +849,7 @@ void Writer::save_global(std::string_view module, std::string_view qualname, con
       if (std::uint64_t hit = memo.find(module_slot->p); hit != IdentityMemo::missing) {
         get(hit);
       } else {
-        SingletonEntry& e = module_names[std::string(module)];
+        SingletonEntry& e = module_names[module_name_key(module, qualname)];
         if (!claim(e, module_slot->p)) {
           write_str(module);
           std::uint64_t index = memoize(module_slot->p);
@@ -836,7 +857,7 @@ void Writer::save_global(std::string_view module, std::string_view qualname, con
         }
       }
     } else {
-      save_temp_module_name(module);
+      save_temp_module_name(module, qualname);
     }
     if (name_slot != nullptr) {
       save(*name_slot, false);

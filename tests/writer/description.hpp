@@ -258,4 +258,141 @@ inline Value build_description(std::string_view text) {
   return stack.front().items.at(0);
 }
 
+// The description of a value graph (the inverse of build_description): nodes reached more than
+// once are labelled, so identities survive. Supports the kinds build_description and
+// describe.build rebuild: atoms, str, bytes, bytearray, tuple, list, dict, set, frozenset, global,
+// reduce objects with BUILD / APPEND / SETITEM ops.
+inline std::string describe_value(const Value& top) {
+  std::map<const void*, int> seen;  // node → times reached
+  {
+    std::vector<Value> stack{top};
+    while (!stack.empty()) {
+      Value v = stack.back();
+      stack.pop_back();
+      const void* id = v.identity();
+      if (id == nullptr) continue;
+      if (++seen[id] > 1) continue;
+      switch (v.kind()) {
+        case Kind::tuple:
+        case Kind::list:
+        case Kind::set:
+        case Kind::frozenset:
+          for (const Value& item : v.items()) stack.push_back(item);
+          break;
+        case Kind::dict:
+          for (const auto& [k, x] : v.dict_items()) {
+            stack.push_back(k);
+            stack.push_back(x);
+          }
+          break;
+        case Kind::object:
+          stack.push_back(v.callable());
+          stack.push_back(v.args());
+          for (const auto& [op, a, b] : v.object_ops()) {
+            stack.push_back(a);
+            if (op == ObjectOp::setitem) stack.push_back(b);
+          }
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  std::map<const void*, int> labels;
+  std::string out;
+  struct Item {
+    Value value;
+    const char* token;  // a literal token instead of a value
+  };
+  std::vector<Item> stack{{top, nullptr}};
+  auto push_reversed = [&](const std::vector<Value>& values) {
+    for (std::size_t i = values.size(); i-- > 0;) stack.push_back({values[i], nullptr});
+  };
+  while (!stack.empty()) {
+    Item item = stack.back();
+    stack.pop_back();
+    if (!out.empty()) out += ' ';
+    if (item.token != nullptr) {
+      out += item.token;
+      continue;
+    }
+    const Value& v = item.value;
+    switch (v.kind()) {
+      case Kind::none: out += 'N'; continue;
+      case Kind::boolean: out += v.as_bool() ? 'T' : 'F'; continue;
+      case Kind::integer: out += 'i' + v.as_bigint().str(); continue;
+      case Kind::floating: {
+        double d = v.as_float();
+        std::uint64_t bits;
+        __builtin_memcpy(&bits, &d, sizeof d);
+        std::string raw;
+        for (int i = 7; i >= 0; --i) raw += static_cast<char>(bits >> (8 * i));
+        out += 'f' + to_hex(raw);
+        continue;
+      }
+      default:
+        break;
+    }
+    const void* id = v.identity();
+    if (auto it = labels.find(id); it != labels.end()) {
+      out += '@' + std::to_string(it->second);
+      continue;
+    }
+    if (seen[id] > 1) {
+      int label = static_cast<int>(labels.size());
+      labels[id] = label;
+      out += '=' + std::to_string(label) + ' ';
+    }
+    switch (v.kind()) {
+      case Kind::str: out += 's' + to_hex(v.as_str()); break;
+      case Kind::bytes: out += 'b' + to_hex(v.as_bytes()); break;
+      case Kind::bytearray: out += 'a' + to_hex(v.as_bytes()); break;
+      case Kind::tuple:
+      case Kind::list:
+      case Kind::set:
+      case Kind::frozenset:
+        out += v.kind() == Kind::tuple  ? "(t"
+               : v.kind() == Kind::list ? "(l"
+               : v.kind() == Kind::set  ? "(S"
+                                        : "(Z";
+        stack.push_back({Value(), ")"});
+        push_reversed(v.items());
+        break;
+      case Kind::dict: {
+        out += "(d";
+        stack.push_back({Value(), ")"});
+        std::vector<Value> flat;
+        for (const auto& [k, x] : v.dict_items()) {
+          flat.push_back(k);
+          flat.push_back(x);
+        }
+        push_reversed(flat);
+        break;
+      }
+      case Kind::global: {
+        out += "(g s" + to_hex(v.module()) + " s" + to_hex(v.qualname()) + " )";
+        break;
+      }
+      case Kind::object: {
+        out += "(o R";
+        stack.push_back({Value(), ")"});
+        auto ops = v.object_ops();
+        for (std::size_t i = ops.size(); i-- > 0;) {
+          const auto& [op, a, b] = ops[i];
+          stack.push_back({Value(), ")"});
+          if (op == ObjectOp::setitem) stack.push_back({b, nullptr});
+          stack.push_back({a, nullptr});
+          stack.push_back({Value(), op == ObjectOp::build ? "(B" : op == ObjectOp::append ? "(A" : "(I"});
+        }
+        stack.push_back({v.args(), nullptr});
+        stack.push_back({v.callable(), nullptr});
+        break;
+      }
+      default:
+        throw std::invalid_argument("cannot describe this kind");
+    }
+  }
+  return out;
+}
+
 }  // namespace pickle::testing
