@@ -8,13 +8,14 @@
 #include "pickle/dis.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
-#include <variant>
+#include <iterator>
 #include <vector>
 
 #include "repr_text.hpp"
@@ -177,10 +178,26 @@ double python_float(std::string_view original) {
     if (i == exponent_start) throw failure;
   }
   if (i != body.size()) throw failure;
-  // strtod rounds correctly, overflows to inf and underflows to 0 as Python does; the text is
-  // validated ASCII in the "C" locale's format.
-  const std::string validated(body);
-  const double magnitude = std::strtod(validated.c_str(), nullptr);
+  // from_chars rounds correctly and ignores the locale; out of range, Python gives inf or 0.
+  double magnitude = 0;
+  const auto parsed = std::from_chars(body.data(), body.data() + body.size(), magnitude);
+  if (parsed.ec == std::errc::result_out_of_range) {
+    const std::size_t first = body.find_first_not_of("0.");
+    const std::size_t e = body.find_first_of("eE");
+    long long exponent = 0;
+    if (e != std::string_view::npos) {
+      std::string_view digits = body.substr(e + 1);
+      const bool minus = !digits.empty() && digits.front() == '-';
+      if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) digits.remove_prefix(1);
+      for (const char c : digits) exponent = std::min<long long>(exponent * 10 + (c - '0'), 1'000'000'000);
+      if (minus) exponent = -exponent;
+    }
+    // The decimal exponent of the leading nonzero digit decides: above 0 it overflowed.
+    const std::size_t point = std::min(body.find('.'), e == std::string_view::npos ? body.size() : e);
+    const long long leading =
+        exponent + (static_cast<long long>(point) - static_cast<long long>(first) - (first < point ? 1 : 0));
+    magnitude = leading > 0 ? HUGE_VAL : 0.0;
+  }
   return negative ? -magnitude : magnitude;
 }
 

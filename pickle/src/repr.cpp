@@ -4,7 +4,6 @@
 
 #include <unicode/uchar.h>
 
-#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
