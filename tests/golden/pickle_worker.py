@@ -263,6 +263,10 @@ def pickle_values():
 
 # --- harvesting CPython's own unpickling tests ----------------------------------------------------
 
+# Larger inputs (the suite's framing and huge-object tests) would only add megabytes of dis.
+MAX_HARVESTED_BYTES = 4096
+MAX_PER_TEST = 300
+
 # Tests that need more than pickle.loads(data) (a custom Unpickler, threads, a patched registry).
 SKIPPED_TESTS = set(['test_find_class', 'test_custom_find_class', 'test_unpickle_module_race',
                      'test_bad_ext_inverted_registry'])
@@ -274,16 +278,25 @@ def harvest():
     import unittest
     import test.pickletester as pt
 
+    # The suite's recursion tests expect the default limit (a higher one overflows the C stack).
+    sys.setrecursionlimit(1000)
     state = {'test': None, 'expect_error': None}
     seen = set()
+    per_test = {}
 
     def record(data, kwargs, expect_error):
-        if not isinstance(data, bytes):
+        if not isinstance(data, bytes) or len(data) > MAX_HARVESTED_BYTES:
             return
+        if set(kwargs) - set(['encoding']):
+            return  # buffers=, fix_imports=… : more than loads(data) can express
         key = (data, tuple(sorted(kwargs.items())), state['test'])
         if key in seen:
             return
         seen.add(key)
+        # A few round-trip tests (test_bytes, test_ints) load thousands of near-identical pickles.
+        per_test[state['test']] = per_test.get(state['test'], 0) + 1
+        if per_test[state['test']] > MAX_PER_TEST:
+            return
         emit({'test': state['test'], 'hex': to_hex(data),
               'kwargs': dict((k, v) for k, v in kwargs.items()),
               'expect': 'reject' if expect_error is not None else 'accept',
@@ -304,7 +317,7 @@ def harvest():
             state['expect_error'] = None
             return self.inner.__exit__(*exc)
 
-    class Recorder(pt.AbstractUnpickleTests, unittest.TestCase):
+    class RecordingMixin(object):
         bad_stack_errors = (pickle.UnpicklingError, IndexError)
         truncated_errors = (pickle.UnpicklingError, EOFError, AttributeError, ValueError,
                             struct.error, IndexError, ImportError)
@@ -329,15 +342,29 @@ def harvest():
                     state['expect_error'] = None
             return ExpectError(unittest.TestCase.assertRaises(self, errors), as_tuple(errors))
 
-    names = sorted(n for n in dir(pt.AbstractUnpickleTests)
-                   if n.startswith('test_') and n not in SKIPPED_TESTS)
-    for name in names:
-        state['test'] = name
-        case = Recorder(name)
-        result = unittest.TestResult()
-        case.run(result)
-        for _, trace in result.errors + result.failures:
-            sys.stderr.write('note: %s did not pass here: %s\n' % (name, trace.splitlines()[-1]))
+    class UnpickleRecorder(RecordingMixin, pt.AbstractUnpickleTests, unittest.TestCase):
+        pass
+
+    # The round-trip tests: every pickle they load was just written by this interpreter's pickler
+    # from the objects pickletester.py defines, and the suite expects each to load.
+    class RoundTripRecorder(RecordingMixin, pt.AbstractPickleTests, unittest.TestCase):
+        pickler = pickle.Pickler
+        unpickler = pickle.Unpickler
+        py_version = sys.version_info
+
+        def dumps(self, arg, proto=None, **kwargs):
+            return pickle.dumps(arg, proto, **kwargs)
+
+    for prefix, recorder, base in (('', UnpickleRecorder, pt.AbstractUnpickleTests),
+                                   ('roundtrip_', RoundTripRecorder, pt.AbstractPickleTests)):
+        names = sorted(n for n in dir(base) if n.startswith('test_') and n not in SKIPPED_TESTS)
+        for name in names:
+            state['test'] = prefix + name
+            result = unittest.TestResult()
+            recorder(name).run(result)
+            for _, trace in result.errors + result.failures:
+                sys.stderr.write('note: %s did not pass here: %s\n'
+                                 % (name, trace.splitlines()[-1]))
 
 
 def legacy_vectors():
