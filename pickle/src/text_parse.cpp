@@ -25,7 +25,8 @@ const auto sign = x3::char_("+-");
 const auto octal_digit = x3::char_('0', '7');
 const auto binary_digit = x3::char_('0', '1');
 const auto decimal_digit = x3::char_('0', '9');
-const auto hex_digit = x3::xdigit;
+// Not x3::xdigit: its character-class test asserts on bytes above 0x7f, which input can contain.
+const auto hex_digit = x3::char_("0-9a-fA-F");
 
 int digit_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
