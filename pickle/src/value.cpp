@@ -431,12 +431,26 @@ const DictEntry* find_hashed(const DictNode& dict, Slot key, std::uint64_t hash)
 // Insert `key` unless an equal key exists; returns the entry holding the key.
 DictEntry& table_insert(Heap& heap, DictNode& dict, Slot key, Slot value, bool overwrite) {
   const std::uint64_t hash = slot_hash(key);
-  if (auto* found = const_cast<DictEntry*>(find_hashed(dict, key, hash))) {
-    if (overwrite) found->value = value;
-    return *found;
+  // One probe serves both the lookup and the insertion: entries are never deleted, so the empty
+  // index slot that ends an unsuccessful lookup is where the new entry goes.
+  std::size_t i = 0;
+  if (dict.index != nullptr) {
+    const std::size_t mask = dict.index_mask;
+    i = hash & mask;
+    std::uint64_t perturb = hash;
+    while (const std::uint32_t position = dict.index[i]) {
+      DictEntry& entry = dict.entries[position - 1];
+      if (entry.hash == hash && keys_match(entry.key, key)) {
+        if (overwrite) entry.value = value;
+        return entry;
+      }
+      perturb >>= 5;
+      i = (i * 5 + perturb + 1) & mask;
+    }
   }
-  if (dict.size == dict.capacity) {
-    // CPython grows to three times the used size, which keeps the table at most 2/3 full.
+  const bool resized = dict.size == dict.capacity;
+  if (resized) {
+    // Double the index (at least), which keeps the table at most 2/3 full as in CPython.
     dict_resize(heap, dict, std::max<std::size_t>(dict.size * 3 / 2 + 1, dict.size + 1));
   }
   DictEntry& entry = dict.entries[dict.size];
@@ -444,7 +458,12 @@ DictEntry& table_insert(Heap& heap, DictNode& dict, Slot key, Slot value, bool o
   entry.value = value;
   entry.hash = hash;
   ++dict.size;
-  index_insert(dict.index, dict.index_mask, hash, static_cast<std::uint32_t>(dict.size));
+  const auto position = static_cast<std::uint32_t>(dict.size);
+  if (resized) {
+    index_insert(dict.index, dict.index_mask, hash, position);
+  } else {
+    dict.index[i] = position;
+  }
   return entry;
 }
 
