@@ -214,7 +214,7 @@ class PickleGenerator {
   void global() {
     static constexpr std::pair<std::string_view, std::string_view> names[] = {
         {"__main__", "Point"},        {"collections", "OrderedDict"}, {"datetime", "date"},
-        {"copyreg", "_reconstructor"}, {"mod.sub", "Cls.Inner"},     {"decimal", "Decimal"}};
+        {"copyreg", "_reconstructor"}, {"mod.sub", "Cls"},     {"decimal", "Decimal"}};
     auto [module, name] = names[in_.below(std::size(names))];
     if (protocol_ >= 4 && in_.coin()) {
       std::string m(module), n(name);
