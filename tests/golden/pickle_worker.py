@@ -268,8 +268,9 @@ MAX_HARVESTED_BYTES = 4096
 MAX_PER_TEST = 300
 
 # Tests that need more than pickle.loads(data) (a custom Unpickler, threads, a patched registry).
+# test_structseq pickles os.stat()/time.localtime() results, which change from run to run.
 SKIPPED_TESTS = set(['test_find_class', 'test_custom_find_class', 'test_unpickle_module_race',
-                     'test_bad_ext_inverted_registry'])
+                     'test_bad_ext_inverted_registry', 'test_structseq'])
 
 
 def harvest():
