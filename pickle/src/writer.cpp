@@ -14,9 +14,13 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
+#include <utility>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -58,20 +62,15 @@ class Output {
 
   std::size_t size() const noexcept { return len_; }
 
-  char* reserve(std::size_t n) {
-    std::size_t extra = (framing && frame_start_ == no_frame) ? frame_header_size : 0;
-    std::size_t need = len_ + n + extra;
-    if (need > buf_.size()) grow(need);
-    if (extra != 0) {
-      frame_start_ = len_;
-      len_ += frame_header_size;
-    }
-    char* p = buf_.data() + len_;
+  [[gnu::always_inline]] char* reserve(std::size_t n) {
+    if (framing && frame_start_ == no_frame) open_frame();
+    if (len_ + n > cap_) grow(len_ + n);
+    char* p = data_ + len_;
     len_ += n;
     return p;
   }
-  void put(char c) { *reserve(1) = c; }
-  void put(char a, char b) {
+  [[gnu::always_inline]] void put(char c) { *reserve(1) = c; }
+  [[gnu::always_inline]] void put(char a, char b) {
     char* p = reserve(2);
     p[0] = a;
     p[1] = b;
@@ -89,21 +88,21 @@ class Output {
     p[0] = opcode;
     for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<char>(v >> (8 * i));
   }
-  void op_u32(char opcode, std::uint32_t v) {
+  [[gnu::always_inline]] void op_u32(char opcode, std::uint32_t v) {
     char* p = reserve(5);
     p[0] = opcode;
     for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<char>(v >> (8 * i));
   }
 
   // The start of a save(): commit a frame that has reached the target size.
-  void boundary() {
+  [[gnu::always_inline]] void boundary() {
     if (frame_start_ != no_frame && len_ - frame_start_ - frame_header_size >= frame_size_target)
       commit_frame();
   }
   void commit_frame() {
     if (frame_start_ == no_frame) return;
     std::size_t frame_len = len_ - frame_start_ - frame_header_size;
-    char* q = buf_.data() + frame_start_;
+    char* q = data_ + frame_start_;
     if (frame_len >= frame_size_min) {
       q[0] = op(Op::FRAME);
       for (int i = 0; i < 8; ++i) q[1 + i] = static_cast<char>(std::uint64_t(frame_len) >> (8 * i));
@@ -128,10 +127,17 @@ class Output {
     }
   }
 
+  Output() = default;
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+  Output(Output&& other) noexcept
+      : framing(other.framing), data_(std::exchange(other.data_, nullptr)),
+        cap_(std::exchange(other.cap_, 0)), len_(std::exchange(other.len_, 0)),
+        frame_start_(std::exchange(other.frame_start_, no_frame)) {}
+  ~Output() { std::free(data_); }
+
   std::string take() {
-    buf_.resize(len_);
-    std::string result = std::move(buf_);
-    buf_.clear();
+    std::string result(data_, len_);
     len_ = 0;
     frame_start_ = no_frame;
     return result;
@@ -139,12 +145,22 @@ class Output {
 
  private:
   static constexpr std::size_t no_frame = static_cast<std::size_t>(-1);
-  void grow(std::size_t need) {
-    std::size_t cap = std::max<std::size_t>(buf_.size() * 2, 256);
-    while (cap < need) cap *= 2;
-    buf_.resize(cap);
+  void open_frame() {
+    frame_start_ = len_;
+    if (len_ + frame_header_size > cap_) grow(len_ + frame_header_size);
+    len_ += frame_header_size;
   }
-  std::string buf_;
+  // realloc: no zero fill, and large blocks move by remapping rather than copying.
+  [[gnu::noinline]] void grow(std::size_t need) {
+    std::size_t cap = std::max<std::size_t>(cap_ * 2, 1024);
+    while (cap < need) cap *= 2;
+    void* grown = std::realloc(data_, cap);
+    if (grown == nullptr) throw std::bad_alloc();
+    data_ = static_cast<char*>(grown);
+    cap_ = cap;
+  }
+  char* data_ = nullptr;
+  std::size_t cap_ = 0;
   std::size_t len_ = 0;
   std::size_t frame_start_ = no_frame;
 };
@@ -157,7 +173,7 @@ class IdentityMemo {
 
   std::uint64_t find(const void* key) const noexcept {
     if (count_ == 0) return missing;
-    std::size_t i = hash(key) & mask_;
+    std::size_t i = hash(key);
     for (;;) {
       const Entry& e = table_[i];
       if (e.key == key) return e.index;
@@ -166,8 +182,8 @@ class IdentityMemo {
     }
   }
   void insert(const void* key, std::uint64_t index) {
-    if ((count_ + 1) * 4 > table_.size() * 3) rehash();
-    std::size_t i = hash(key) & mask_;
+    if ((count_ + 1) * 3 > table_.size() * 2) rehash();
+    std::size_t i = hash(key);
     for (;;) {
       Entry& e = table_[i];
       if (e.key == key) {
@@ -194,9 +210,16 @@ class IdentityMemo {
     const void* key = nullptr;
     std::uint64_t index = 0;
   };
-  static std::size_t hash(const void* key) noexcept {
-    auto v = reinterpret_cast<std::uintptr_t>(key);
-    return static_cast<std::size_t>((v >> 4) * 0x9E3779B97F4A7C15ull >> 16);
+  // Nodes sit at regular strides in their arenas: a full 64-bit mix (MurmurHash3's finalizer)
+  // keeps linear probing runs short where multiplicative hashing clusters.
+  std::size_t hash(const void* key) const noexcept {
+    auto h = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(key));
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return static_cast<std::size_t>(h) & mask_;
   }
   void rehash() {
     std::vector<Entry> old = std::move(table_);
@@ -435,7 +458,8 @@ struct Writer {
   int protocol = 4;
   IdentityMemo memo;
   std::uint64_t next_index = 0;
-  std::array<SingletonEntry, static_cast<std::size_t>(SingletonClass::count)> singletons{};
+  // Allocated on first use: most pickles never need it.
+  std::unique_ptr<std::array<SingletonEntry, static_cast<std::size_t>(SingletonClass::count)>> singletons;
   std::unordered_map<std::string, SingletonEntry> module_names;  // interned module-name strs
   std::unordered_map<std::string, std::uint64_t> globals_by_name;  // "module\nqualname" → index
   std::vector<Value> keepalive;  // values whose nodes are memo keys (dumped values, persistent ids)
@@ -443,6 +467,7 @@ struct Writer {
   std::vector<Task> stack;
   Heap* heap = nullptr;
   bool cpython_identities = false;
+  bool streaming = false;  // a Pickler (the memo persists across dumps)
 
   void configure();
   void begin(const Value& value);
@@ -451,7 +476,7 @@ struct Writer {
   void reset_memo() {
     memo.clear();
     next_index = 0;
-    singletons.fill(SingletonEntry{});
+    singletons.reset();
     module_names.clear();
     globals_by_name.clear();
     keepalive.clear();
@@ -499,7 +524,8 @@ struct Writer {
   }
 
   SingletonEntry& singleton(SingletonClass c, int offset = 0) {
-    return singletons[static_cast<std::size_t>(c) + static_cast<std::size_t>(offset)];
+    if (!singletons) singletons = std::make_unique<std::array<SingletonEntry, static_cast<std::size_t>(SingletonClass::count)>>();
+    return (*singletons)[static_cast<std::size_t>(c) + static_cast<std::size_t>(offset)];
   }
   // A graph node that CPython would hold as the shared object `entry` stands for. With
   // cpython_identities every such node is that object. Otherwise graph identities are taken as
@@ -1668,8 +1694,12 @@ void Writer::step_object(Task& t) {
 // Items of a tuple / frozenset / temporary, then its closing.
 void Writer::step_seq(Task& t) {
   if (t.pos < t.end) {
-    Slot item = slot_at(t.base, t.stride, t.pos++);
-    save(item);
+    std::size_t depth = stack.size();
+    do {
+      Slot item = slot_at(t.base, t.stride, t.pos++);
+      save(item);
+      if (stack.size() != depth) return;
+    } while (t.pos < t.end);
     return;
   }
   Task done = t;
@@ -1756,8 +1786,14 @@ void Writer::step_list(Task& t) {
     return;
   }
   if (t.pos < t.batch_end) {
-    Slot item = slot_at(t.base, t.stride, t.pos++);
-    save(item);
+    // Items that push no task (atoms, strs, memo hits…) are written in this loop; the first that
+    // does hands control back to the main loop (and `t` may then move).
+    std::size_t depth = stack.size();
+    do {
+      Slot item = slot_at(t.base, t.stride, t.pos++);
+      save(item);
+      if (stack.size() != depth) return;
+    } while (t.pos < t.batch_end);
     return;
   }
   if (t.flag) {
@@ -1800,9 +1836,16 @@ void Writer::step_dict(Task& t) {
     return;
   }
   if (t.pos < t.batch_end) {
-    t.phase = 1;
-    Slot key = entries[t.pos++].key;
-    save(key);
+    std::size_t depth = stack.size();
+    do {
+      const DictEntry& e = entries[t.pos++];
+      t.phase = 1;
+      save(e.key);
+      if (stack.size() != depth) return;
+      t.phase = 0;
+      save(e.value);
+      if (stack.size() != depth) return;
+    } while (t.pos < t.batch_end);
     return;
   }
   if (t.flag) {
@@ -1823,8 +1866,12 @@ void Writer::step_dict(Task& t) {
 void Writer::step_set(Task& t) {
   auto entries = reinterpret_cast<const DictEntry*>(t.base);
   if (t.pos < t.batch_end) {
-    Slot item = entries[t.pos++].key;
-    save(item);
+    std::size_t depth = stack.size();
+    do {
+      Slot item = entries[t.pos++].key;
+      save(item);
+      if (stack.size() != depth) return;
+    } while (t.pos < t.batch_end);
     return;
   }
   if (t.flag) {
@@ -1883,8 +1930,10 @@ int resolve_protocol(const WriteOptions& options) {
 
 void Writer::begin(const Value& value) {
   stack.clear();
+  stack.reserve(64);
   heap = value.heap();
-  if (value.slot().is_node()) keepalive.push_back(value);
+  // A Pickler's memo outlives the call: keep its keys alive.
+  if (streaming && value.slot().is_node()) keepalive.push_back(value);
   if (protocol >= 2) out.put(op(Op::PROTO), static_cast<char>(protocol));
   out.framing = protocol >= 4;
   save(value.slot());
@@ -1922,6 +1971,7 @@ struct Pickler::State {
 Pickler::Pickler(std::ostream& out, WriteOptions options)
     : state_(std::make_unique<State>(State{Writer(std::move(options)), &out})) {
   state_->writer.configure();
+  state_->writer.streaming = true;
 }
 
 Pickler::~Pickler() = default;
