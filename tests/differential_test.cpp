@@ -141,7 +141,7 @@ TEST(Differential, RandomValuesMatchPythonsRepr) {
                     {{"PYTHONHASHSEED", "0"}});
 }
 
-// The same, briefly, with every CPython 3.8+ that pyenv provides (their picklers differ in small
+// The same, briefly, with every CPython 3 that pyenv provides (their picklers differ in small
 // ways: batching, framing, memo use); the expected repr is PICKLE_PYTHON's.
 TEST(Differential, RandomValuesFromOtherInterpreters) {
   const char* oracle = std::getenv("PICKLE_PYTHON");
@@ -154,7 +154,7 @@ TEST(Differential, RandomValuesFromOtherInterpreters) {
   for (const auto& entry : std::filesystem::directory_iterator(root + "/versions", ec)) {
     std::string name = entry.path().filename().string();
     std::string python = entry.path().string() + "/bin/python3";
-    // random_values.py needs Python 3.8+.
+    // random_values.py runs on any Python 3 (3.6+); Python 2 is not tried.
     if (name.rfind("3.", 0) == 0 && std::filesystem::exists(python)) interpreters.push_back(python);
   }
   if (interpreters.empty()) GTEST_SKIP() << "no pyenv interpreters under " << root;

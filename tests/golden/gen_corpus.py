@@ -191,7 +191,13 @@ def walk(value):
             if id(obj) in seen:
                 continue
             seen.add(id(obj))
-            stack.extend(obj.items() if type(obj) is dict else obj)
+            # Keys and values separately: a temporary (key, value) tuple could be freed and its
+            # id reused by the next one, which `seen` would then wrongly skip.
+            if type(obj) is dict:
+                stack.extend(obj.keys())
+                stack.extend(obj.values())
+            else:
+                stack.extend(obj)
         yield obj
 
 

@@ -172,12 +172,10 @@ def repr_fits(value, budget):
         if isinstance(obj, (list, tuple, dict, set, frozenset)) and id(obj) not in active:
             active.add(id(obj))
             stack.append((obj, True))
-            children = obj.items() if isinstance(obj, dict) else obj
-            for child in children:
-                if isinstance(child, tuple) and isinstance(obj, dict):
-                    stack.extend((part, False) for part in child)
-                else:
-                    stack.append((child, False))
+            if isinstance(obj, dict):
+                stack.extend((part, False) for pair in obj.items() for part in pair)
+            else:
+                stack.extend((child, False) for child in obj)
     return True
 
 
