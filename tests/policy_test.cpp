@@ -252,4 +252,49 @@ TEST(PolicyEnforce, ReadOptionsCarryAPolicy) {
   EXPECT_EQ(options.policy->check_global("os", "system", 0).verdict, PolicyVerdict::deny);
 }
 
+// Through the reader: ReadOptions::policy is consulted for every global and call.
+TEST(PolicyThroughReader, DenyUnknownRefusesWithOffsetAndName) {
+  pickle::ReadOptions options;
+  options.policy = std::make_shared<pickle::SafeLoadPolicy>(PolicyPreset::deny_unknown);
+  struct Row {
+    std::string data;
+    std::size_t offset;
+    std::string module, name;
+  };
+  const std::vector<Row> rows = {
+      {"cos\nsystem\n(Vid\ntR.", 0, "os", "system"},
+      {"\x80\x04\x8c\x02os\x8c\x06system\x93.", 14, "os", "system"},
+      {"\x80\x02" "c__builtin__\neval\nN\x85R.", 2, "builtins", "eval"},  // mapped Python 2 name
+      {"\x80\x02" "cdatetime\ndate\n)Rc__main__\nPoint\n.", 19, "__main__", "Point"},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.data);
+    try {
+      pickle::loads(row.data, options);
+      ADD_FAILURE() << "loaded";
+    } catch (const pickle::PolicyError& error) {
+      EXPECT_EQ(error.offset(), row.offset);
+      EXPECT_EQ(error.module(), row.module);
+      EXPECT_EQ(error.name(), row.name);
+      EXPECT_NE(std::string(error.what()).find(row.module + "." + row.name), std::string::npos);
+    }
+  }
+  // Builtin data loads.
+  EXPECT_NO_THROW(pickle::loads("\x80\x02" "ccollections\nOrderedDict\n)R.", options));
+}
+
+TEST(PolicyThroughReader, InertKeepsBuiltinReductionsUnfolded) {
+  const std::string set_pickle = "\x80\x02" "c__builtin__\nset\n]K\x01" "a\x85R.";
+  EXPECT_EQ(pickle::loads(set_pickle).kind(), pickle::Kind::set);  // no policy: folded, like Python
+  pickle::ReadOptions inert;
+  inert.policy = std::make_shared<pickle::SafeLoadPolicy>(PolicyPreset::inert);
+  EXPECT_EQ(pickle::loads(set_pickle, inert).kind(), pickle::Kind::object);
+  pickle::ReadOptions dangerous_only;
+  dangerous_only.policy = std::make_shared<pickle::SafeLoadPolicy>(PolicyPreset::deny_dangerous);
+  EXPECT_EQ(pickle::loads(set_pickle, dangerous_only).kind(), pickle::Kind::set);
+  // The inert preset never refuses: os.system is data.
+  EXPECT_EQ(pickle::loads("cos\nsystem\n(Vid\ntR.", inert).kind(), pickle::Kind::object);
+  EXPECT_THROW(pickle::loads("cos\nsystem\n(Vid\ntR.", dangerous_only), pickle::PolicyError);
+}
+
 }  // namespace
