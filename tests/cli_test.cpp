@@ -152,4 +152,20 @@ TEST_F(Cli, MalformedInputGivesOneLine) {
   }
 }
 
+// A pickle of a few hundred bytes whose repr doubles with each level of shared lists (Python
+// would print 2^40 items): repr stops at --max-size with a MemoryError line.
+TEST_F(Cli, ReprOfASharedReferenceBombIsBounded) {
+  std::string bomb = "\x80\x02]q";
+  bomb += std::string(1, '\0') + "K\x01a";
+  for (int level = 0; level < 40; ++level) {
+    const char index = static_cast<char>(level);
+    bomb += std::string("(h") + index + "h" + index + "lq" + static_cast<char>(level + 1);
+  }
+  bomb += ".";
+  ToolRun run = pickletool({"repr", "--max-size", "100000", "-"}, bomb);
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_EQ(run.err, "pickletool: MemoryError: repr longer than 100000 bytes\n");
+  EXPECT_TRUE(run.out.empty());
+}
+
 }  // namespace

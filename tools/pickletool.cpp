@@ -153,7 +153,11 @@ pickle::ReadOptions read_options(const Arguments& args) {
 }
 
 const std::vector<std::string> read_flags = {"no-fix-imports", "all"};
-const std::vector<std::string> read_valued = {"encoding"};
+const std::vector<std::string> read_valued = {"encoding", "max-size"};
+
+// A shared sub-object prints in full at every reference, so a tiny hostile pickle can have an
+// astronomically long repr; the CLI refuses to print more than this unless told otherwise.
+constexpr std::size_t default_repr_max_size = std::size_t(256) << 20;
 
 std::string opcode_label(const pickle::UnpicklingError& error) {
   if (!error.opcode()) return "end of input";
@@ -181,13 +185,18 @@ int command_repr(const std::vector<std::string>& argv) {
   Arguments args(argv, read_flags, read_valued);
   std::string data = read_input(args.only_positional("FILE"));
   pickle::ReadOptions options = read_options(args);
+  pickle::ReprOptions repr_options;
+  repr_options.max_size = default_repr_max_size;
+  if (args.has("max-size")) {
+    repr_options.max_size = static_cast<std::size_t>(args.integer("max-size", 0));
+  }
   if (!args.has("all")) {
-    std::cout << pickle::repr(pickle::loads(data, options)) << '\n';
+    std::cout << pickle::repr(pickle::loads(data, options), repr_options) << '\n';
     return exit_ok;
   }
   pickle::Unpickler unpickler(std::string_view(data), options);
   do {
-    std::cout << pickle::repr(unpickler.load()) << '\n';
+    std::cout << pickle::repr(unpickler.load(), repr_options) << '\n';
   } while (!unpickler.at_end());
   return exit_ok;
 }
@@ -372,11 +381,13 @@ struct Command {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
-      {"repr", "repr [--encoding E] [--no-fix-imports] [--all] FILE",
+      {"repr", "repr [--encoding E] [--no-fix-imports] [--all] [--max-size N] FILE",
        "Print Python's repr() of the unpickled value, as `python3 -c 'print(repr(pickle.load(f)))'`.\n"
        "  --encoding E       how Python 2 str is decoded: ASCII (default), latin1, bytes\n"
        "  --no-fix-imports   keep Python 2 module names as they are\n"
-       "  --all              print every pickle of a file holding several, one per line\n",
+       "  --all              print every pickle of a file holding several, one per line\n"
+       "  --max-size N       fail (exit 1) rather than print more than N bytes (default 256 MiB;\n"
+       "                     shared references make some tiny pickles' reprs astronomically long)\n",
        command_repr},
       {"dis", "dis [--annotate] [--indent N] FILE",
        "Disassemble the opcodes, exactly as `python3 -m pickletools FILE` (pickletools.dis).\n",

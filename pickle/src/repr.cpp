@@ -495,11 +495,19 @@ struct Piece {
 
 class ReprWriter {
  public:
-  explicit ReprWriter(std::string& out) : out_(out) {}
+  ReprWriter(std::string& out, std::size_t max_size) : out_(out), max_size_(max_size) {}
 
   void run(Slot root) {
     enter(root);
-    while (!frames_.empty()) step();
+    while (!frames_.empty()) {
+      step();
+      // A shared sub-object prints in full at every reference, as in Python, so a small pickle
+      // can have an exponentially long repr: the caller bounds it.
+      if (out_.size() > max_size_) {
+        throw Error(PyExc::MemoryError,
+                    "repr longer than " + std::to_string(max_size_) + " bytes");
+      }
+    }
   }
 
  private:
@@ -651,9 +659,9 @@ class ReprWriter {
     }
     // Names that are not identifiers would read ambiguously when joined by a dot.
     out_ += "global(";
-    ReprWriter(out_).run(global.module);
+    ReprWriter(out_, max_size_).run(global.module);
     out_ += ", ";
-    ReprWriter(out_).run(global.name);
+    ReprWriter(out_, max_size_).run(global.name);
     out_ += ')';
   }
 
@@ -813,6 +821,7 @@ class ReprWriter {
   }
 
   std::string& out_;
+  std::size_t max_size_;
   std::vector<Frame> frames_;
   std::vector<std::vector<Slot>> orders_;
   std::vector<std::vector<Piece>> piece_lists_;
@@ -822,9 +831,11 @@ class ReprWriter {
 
 }  // namespace
 
-std::string repr(const Value& value) {
+std::string repr(const Value& value) { return repr(value, ReprOptions{}); }
+
+std::string repr(const Value& value, const ReprOptions& options) {
   std::string out;
-  ReprWriter(out).run(value.slot());
+  ReprWriter(out, options.max_size).run(value.slot());
   return out;
 }
 

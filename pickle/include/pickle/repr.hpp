@@ -35,6 +35,7 @@
 // An object reached again while it is being printed (a cycle through its state) prints as <...>.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "pickle/value.hpp"
@@ -42,6 +43,15 @@
 namespace pickle {
 
 // Declared in value.hpp:  std::string repr(const Value& value);
+
+struct ReprOptions {
+  // Longest text to produce. Python prints a shared sub-object in full at every reference, so a
+  // few hundred bytes of pickle can have a repr of 10^10 characters; past max_size, repr throws
+  // pickle::Error(PyExc::MemoryError).
+  std::size_t max_size = static_cast<std::size_t>(-1);
+};
+
+std::string repr(const Value& value, const ReprOptions& options);
 
 // ascii(): repr with every non-ASCII character escaped.
 std::string ascii(const Value& value);
