@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <new>
 #include <utility>
 #include <string>
@@ -458,8 +459,9 @@ struct Writer {
   int protocol = 4;
   IdentityMemo memo;
   std::uint64_t next_index = 0;
-  // Allocated on first use: most pickles never need it.
-  std::unique_ptr<std::array<SingletonEntry, static_cast<std::size_t>(SingletonClass::count)>> singletons;
+  // Class → 1 + position in singleton_entries; allocated on first use (most pickles never need it).
+  std::unique_ptr<std::uint16_t[]> singleton_slots;
+  std::deque<SingletonEntry> singleton_entries;  // a deque: references stay valid as it grows
   std::unordered_map<std::string, SingletonEntry> module_names;  // interned module-name strs
   std::unordered_map<std::string, std::uint64_t> globals_by_name;  // "module\nqualname" → index
   std::vector<Value> keepalive;  // values whose nodes are memo keys (dumped values, persistent ids)
@@ -476,7 +478,8 @@ struct Writer {
   void reset_memo() {
     memo.clear();
     next_index = 0;
-    singletons.reset();
+    singleton_slots.reset();
+    singleton_entries.clear();
     module_names.clear();
     globals_by_name.clear();
     keepalive.clear();
@@ -524,8 +527,14 @@ struct Writer {
   }
 
   SingletonEntry& singleton(SingletonClass c, int offset = 0) {
-    if (!singletons) singletons = std::make_unique<std::array<SingletonEntry, static_cast<std::size_t>(SingletonClass::count)>>();
-    return (*singletons)[static_cast<std::size_t>(c) + static_cast<std::size_t>(offset)];
+    if (!singleton_slots)
+      singleton_slots = std::make_unique<std::uint16_t[]>(static_cast<std::size_t>(SingletonClass::count));
+    std::uint16_t& slot = singleton_slots[static_cast<std::size_t>(c) + static_cast<std::size_t>(offset)];
+    if (slot == 0) {
+      singleton_entries.emplace_back();
+      slot = static_cast<std::uint16_t>(singleton_entries.size());
+    }
+    return singleton_entries[slot - 1u];
   }
   // A graph node that CPython would hold as the shared object `entry` stands for. With
   // cpython_identities every such node is that object. Otherwise graph identities are taken as
