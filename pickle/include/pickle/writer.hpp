@@ -4,7 +4,21 @@
 //   std::string bytes = pickle::dumps(value, {.protocol = 2});
 //
 // The value graph's identities decide memoization exactly as object identity does in CPython: a
-// value reached twice is written once and fetched with GET the second time.
+// value reached twice is written once and fetched with GET the second time. Globals are one object
+// per (module, qualified name), as classes and functions are in Python. Values loaded with
+// pickle::loads are written back byte for byte at the protocol and target version they came from.
+//
+// Object nodes (Kind::object) are re-emitted in the form they were made with (REDUCE, NEWOBJ,
+// NEWOBJ_EX, INST, OBJ, PERSID/BINPERSID, EXT1/2/4) followed by their ops, batched like CPython's
+// list/dict items; below the protocol an opcode needs, CPython's fallback is written (copyreg
+// __newobj__ / __newobj_ex__ reduces, functools.partial for NEWOBJ_EX at protocols 2–3, the global
+// for EXT). The writer never recurses over the value: a 1,000,000-deep list is fine.
+//
+// target_minor: 13+ writes nested qualified names below protocol 4 in 3.13's form (and recognizes
+// loaded getattr(…) chains of a non-builtins class as such a name); 14+ defaults to protocol 5;
+// error messages follow the version. Errors are pickle::PicklingError carrying CPython's class
+// (ValueError for a protocol above 5, OverflowError for a str/bytes over 4 GiB below protocol 4,
+// PicklingError for non-ASCII globals below protocol 3, …).
 #pragma once
 
 #include <cstddef>
@@ -43,7 +57,8 @@ struct WriteOptions {
   // Protocol 5 buffers (Kind::buffer values): return true to write the buffer in-band, false to
   // leave it out-of-band (NEXT_BUFFER). Without a callback every buffer is written in-band.
   std::function<bool(const Value& buffer)> buffer_callback;
-  // Persistent ids: return a pid to write instead of the value (as Pickler.persistent_id does).
+  // Persistent ids: return a pid to write instead of the value (as Pickler.persistent_id does; it
+  // is consulted for every value of the graph, not for the temporaries of builtin reductions).
   std::function<std::optional<Value>(const Value& value)> persistent_id;
 };
 
