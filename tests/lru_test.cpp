@@ -276,6 +276,15 @@ TEST(LruTyped, SharingIsPartOfTheKey) {
   EXPECT_EQ(cached(Value::tuple({t, s})), distinct);
 }
 
+TEST(LruTyped, ValueArgumentsTakenByValueAreKeyedByWhatWasPassed) {
+  // The argument is moved into the function; the stored key must still be the argument.
+  LruCache<std::string(Value)> cached([](Value v) { return describe(v); });
+  EXPECT_EQ(cached(Value::tuple({1, "a"})), describe(Value::tuple({1, "a"})));
+  EXPECT_EQ(cached(Value::none()), describe(Value::none()));
+  EXPECT_EQ(cached(Value::tuple({1, "a"})), describe(Value::tuple({1, "a"})));
+  EXPECT_EQ(cached.cache_info(), stats(1, 2, 64, 2));
+}
+
 TEST(LruTyped, UntypedUsesPythonEquality) {
   LruCache<std::string(const Value&)> cached(&describe, LruOptions{.typed = false});
   cached(Value(1));

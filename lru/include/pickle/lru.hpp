@@ -373,11 +373,10 @@ class LruCache<R(Args...)> {
       std::optional<lru_detail::HashedKey<Key>> key = make_key(args...);
       if (!key) return function_(std::forward<Args>(args)...);  // unhashable: the fallback
       if (std::optional<Result> hit = state_->store.find(*key)) return std::move(*hit);
+      // Own the borrowed parts before the call: an argument taken by value is moved into it.
+      std::apply([](auto&... parts) { (lru_detail::KeyPart<Args>::own(parts), ...); }, key->key);
       Result result = function_(std::forward<Args>(args)...);
-      if (!keep_ || keep_(result)) {
-        std::apply([](auto&... parts) { (lru_detail::KeyPart<Args>::own(parts), ...); }, key->key);
-        state_->store.insert(std::move(*key), result);
-      }
+      if (!keep_ || keep_(result)) state_->store.insert(std::move(*key), result);
       return result;
     }
   }
