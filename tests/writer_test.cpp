@@ -257,6 +257,19 @@ TEST(Pickler, MemoPersistsAcrossDumpsUntilCleared) {
   EXPECT_EQ(out.str().substr(first + 5), out.str().substr(0, first));
 }
 
+TEST(Pickler, AFailedDumpLeavesNothingBehind) {
+  std::ostringstream out;
+  WriteOptions options;
+  options.protocol = 2;
+  pickle::Pickler pickler(out, options);
+  Value bad = Value::list({1, Value::global("m\xc3\xb6" "dule", "C")});
+  EXPECT_THROW(pickler.dump(bad), pickle::PicklingError);
+  EXPECT_EQ(out.str(), "");
+  pickler.clear_memo();
+  pickler.dump(Value(7));
+  EXPECT_EQ(out.str(), pickle::dumps(Value(7), options));
+}
+
 // --- depth ---------------------------------------------------------------------------------------
 
 TEST(Writer, MillionDeepListRoundTrips) {

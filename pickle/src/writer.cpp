@@ -137,6 +137,13 @@ class Output {
         frame_start_(std::exchange(other.frame_start_, no_frame)) {}
   ~Output() { std::free(data_); }
 
+  // Drop whatever a failed dump left behind.
+  void reset() noexcept {
+    len_ = 0;
+    frame_start_ = no_frame;
+    framing = false;
+  }
+
   std::string take() {
     std::string result(data_, len_);
     len_ = 0;
@@ -853,6 +860,14 @@ void Writer::write_global_opcode(std::string_view module, std::string_view name)
     if (!is_ascii(name))
       throw PicklingError("can't pickle global identifier '" + std::string(name) +
                           "' using pickle protocol " + std::to_string(protocol));
+  }
+  // GLOBAL's two text lines cannot hold an empty or multi-line name: such a pickle would not load
+  // (CPython's pickler fails the attribute lookup for them instead).
+  if (module.empty() || name.empty() || module.find('\n') != std::string_view::npos ||
+      name.find('\n') != std::string_view::npos) {
+    throw PicklingError("can't pickle global '" + std::string(module) + "." + std::string(name) +
+                        "' using pickle protocol " + std::to_string(protocol) +
+                        ": GLOBAL needs a non-empty module and name without newlines");
   }
   char* p = out.reserve(3 + module.size() + name.size());
   p[0] = op(Op::GLOBAL);
@@ -1938,6 +1953,7 @@ int resolve_protocol(const WriteOptions& options) {
 }  // namespace
 
 void Writer::begin(const Value& value) {
+  out.reset();
   stack.clear();
   stack.reserve(64);
   heap = value.heap();
