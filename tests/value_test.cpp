@@ -352,6 +352,66 @@ TEST(Equality, SharedDagIsLinear) {
   EXPECT_TRUE(t.hashable());
 }
 
+TEST(Equality, DeepFrozensetNestsCompareWithoutRecursion) {
+  auto build = [] {
+    Value v = Value::frozenset({0});
+    for (int i = 0; i < 100000; ++i) v = Value::frozenset({v, Value(i)});
+    return v;
+  };
+  const Value a = build();
+  const Value b = build();
+  EXPECT_TRUE(a == b);
+  EXPECT_EQ(a.hash(), b.hash());
+  Value set = Value::set({a});
+  set.add(b);  // equal: compared while inserting
+  EXPECT_EQ(set.size(), 1u);
+  Value dict = Value::dict({{Value::tuple({a}), 1}});
+  EXPECT_EQ(dict.get(Value::tuple({b}))->as_int64(), 1);
+}
+
+// hash(-1) == hash(-2) in Python, so these frozensets collide at every level of the nest:
+// level(k) = ({level(k-1), other(k-1), -1}), other(k) = ({level(k-1), other(k-1), -2}).
+std::pair<Value, Value> colliding_nest(int depth) {
+  Value level = Value::frozenset({-1});
+  Value other = Value::frozenset({-2});
+  for (int i = 0; i < depth; ++i) {
+    Value next_level = Value::frozenset({level, other, Value(-1)});
+    Value next_other = Value::frozenset({level, other, Value(-2)});
+    level = next_level;
+    other = next_other;
+  }
+  return {level, other};
+}
+
+TEST(Equality, CollidingHashesAtEveryLevelStayCheap) {
+  const auto [level, other] = colliding_nest(60);
+  const auto [level2, other2] = colliding_nest(60);
+  EXPECT_EQ(level.hash(), other.hash());
+  EXPECT_TRUE(level == level2);
+  EXPECT_TRUE(other == other2);
+  EXPECT_FALSE(level == other2);
+  Value set = Value::set({level, other});
+  set.add(level2);
+  set.add(other2);
+  EXPECT_EQ(set.size(), 2u);
+}
+
+TEST(Equality, TooDeeplyNestedComparisonsRaiseRecursionError) {
+  const auto [level, other] = colliding_nest(1500);
+  const auto [level2, other2] = colliding_nest(1500);
+  try {
+    (void)(level == level2);
+    ADD_FAILURE() << "expected RecursionError";
+  } catch (const pickle::Error& e) {
+    EXPECT_EQ(e.python_class(), pickle::PyExc::RecursionError);
+    EXPECT_EQ(std::string(e.what()), "maximum recursion depth exceeded in comparison");
+  }
+  const auto [small, small_other] = colliding_nest(3);
+  const auto [small2, small_other2] = colliding_nest(3);
+  EXPECT_TRUE(small == small2);  // the failed comparison left nothing behind
+  EXPECT_FALSE(small == small_other2);
+}
+
 // --- dicts and sets -------------------------------------------------------------------------------
 
 TEST(Dict, KeyUnificationKeepsFirstKeyAndPosition) {

@@ -936,6 +936,14 @@ Shallow shallow_equal(Slot a, Slot b) {
 // array, no allocation per entry (these walks may visit millions of nodes).
 class NodePairSet {
  public:
+  bool contains(const void* a, const void* b) const noexcept {
+    if (table_.empty()) return false;
+    for (std::size_t i = slot_of(a, b); table_[i].a != nullptr; i = (i + 1) & mask()) {
+      if (table_[i].a == a && table_[i].b == b) return true;
+    }
+    return false;
+  }
+
   // Adds the pair; false when it was already present.
   bool insert(const void* a, const void* b) {
     if ((size_ + 1) * 2 > table_.size()) grow();
@@ -1026,6 +1034,90 @@ class NodeMap {
 
 }  // namespace
 
+namespace {
+
+// Comparisons that cannot be settled iteratively (see probe_for_equal) nest; Python raises
+// RecursionError when comparisons nest too deeply, and so does this, instead of exhausting the stack.
+// Their results are remembered for the duration of the outermost one: the keys compared are
+// hashable, hence acyclic, so every result is final, and crafted hash collisions at every level of
+// a nest cost a number of comparisons linear in the nodes, not exponential.
+constexpr int max_nested_comparisons = 1000;
+struct NestedComparisons {
+  int depth = 0;
+  NodePairSet equal;
+  NodePairSet unequal;
+};
+thread_local NestedComparisons* nested = nullptr;
+
+bool nested_equal(Slot a, Slot b) {
+  std::unique_ptr<NestedComparisons> outermost;
+  if (nested == nullptr) {
+    outermost = std::make_unique<NestedComparisons>();
+    nested = outermost.get();
+  }
+  struct Unnest {
+    bool last;
+    ~Unnest() {
+      --nested->depth;
+      if (last) nested = nullptr;
+    }
+  };
+  if (nested->depth >= max_nested_comparisons) {
+    if (outermost) nested = nullptr;
+    throw Error(PyExc::RecursionError, "maximum recursion depth exceeded in comparison");
+  }
+  if (nested->equal.contains(a.p, b.p)) return true;
+  if (nested->unequal.contains(a.p, b.p)) return false;
+  ++nested->depth;
+  Unnest unnest{outermost != nullptr};
+  const bool result = slot_equal(a, b);
+  (result ? nested->equal : nested->unequal).insert(a.p, b.p);
+  return result;
+}
+
+struct Probe {
+  const DictEntry* entry;  // null: no key of the table equals the key
+  bool deep;               // the entry's key equals the key iff the two compare equal deeply
+};
+
+// Looks `key` up in `table` with shallow comparisons only, so that a set of frozensets nested a
+// million deep does not nest a million comparisons: usually a single key of the table is a
+// candidate, and whether it equals `key` becomes one more conjunct of the caller's iterative walk.
+// Only several candidates with the very same hash (a deliberate collision) need nested comparisons.
+Probe probe_for_equal(const DictNode& table, Slot key, std::uint64_t hash) {
+  if (table.size == 0) return {nullptr, false};
+  const std::size_t mask = table.index_mask;
+  const DictEntry* candidate = nullptr;
+  std::size_t candidates = 0;
+  std::size_t i = hash & mask;
+  std::uint64_t perturb = hash;
+  for (std::uint32_t position; (position = table.index[i]) != 0;
+       perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
+    const DictEntry& entry = table.entries[position - 1];
+    // A probe sequence may pass the same index slot twice.
+    if (entry.hash != hash || &entry == candidate) continue;
+    const Shallow result = shallow_equal(entry.key, key);
+    if (result == Shallow::equal) return {&entry, false};
+    if (result == Shallow::descend) {
+      if (candidates++ == 0) candidate = &entry;
+    }
+  }
+  if (candidates <= 1) return {candidate, candidate != nullptr};
+  i = hash & mask;
+  perturb = hash;
+  for (std::uint32_t position; (position = table.index[i]) != 0;
+       perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
+    const DictEntry& entry = table.entries[position - 1];
+    if (entry.hash == hash && shallow_equal(entry.key, key) == Shallow::descend &&
+        nested_equal(entry.key, key)) {
+      return {&entry, false};
+    }
+  }
+  return {nullptr, false};
+}
+
+}  // namespace
+
 bool slot_equal(Slot a, Slot b) {
   Shallow first = shallow_equal(a, b);
   if (first != Shallow::descend) return first == Shallow::equal;
@@ -1044,55 +1136,52 @@ bool slot_equal(Slot a, Slot b) {
   std::vector<Frame> stack;
   NodePairSet seen;
   stack.push_back({a, b, 0, false});
+  // The pairs a frame found to need a deep comparison (at most two: a dict's key and value).
+  std::pair<Slot, Slot> children[2];
   while (!stack.empty()) {
     Frame& frame = stack.back();
-    Slot child_x;
-    Slot child_y;
-    bool descend = false;
+    std::size_t child_count = 0;
+    auto need = [&](Slot x, Slot y) { children[child_count++] = {x, y}; };
     switch (frame.x.tag) {
       case Tag::tuple:
       case Tag::list: {
         const auto& s = node<SeqNode>(frame.x);
         const auto& t = node<SeqNode>(frame.y);
         if (s.size != t.size) return false;  // a list may have changed size since it was pushed
-        for (; frame.next < s.size && !descend; ++frame.next) {
+        for (; frame.next < s.size && child_count == 0; ++frame.next) {
           const Shallow result = shallow_equal(s.items[frame.next], t.items[frame.next]);
           if (result == Shallow::different) return false;
-          if (result == Shallow::descend) {
-            child_x = s.items[frame.next];
-            child_y = t.items[frame.next];
-            descend = true;
-          }
+          if (result == Shallow::descend) need(s.items[frame.next], t.items[frame.next]);
         }
         break;
       }
       case Tag::dict: {
         const auto& d = node<DictNode>(frame.x);
         const auto& e = node<DictNode>(frame.y);
-        for (; frame.next < d.size && !descend; ++frame.next) {
+        for (; frame.next < d.size && child_count == 0; ++frame.next) {
           const DictEntry& entry = d.entries[frame.next];
-          const DictEntry* match = find_hashed(e, entry.key, entry.hash);
-          if (match == nullptr) return false;
-          const Shallow result = shallow_equal(entry.value, match->value);
+          const Probe match = probe_for_equal(e, entry.key, entry.hash);
+          if (match.entry == nullptr) return false;
+          if (match.deep) need(entry.key, match.entry->key);
+          const Shallow result = shallow_equal(entry.value, match.entry->value);
           if (result == Shallow::different) return false;
-          if (result == Shallow::descend) {
-            child_x = entry.value;
-            child_y = match->value;
-            descend = true;
-          }
+          if (result == Shallow::descend) need(entry.value, match.entry->value);
         }
         break;
       }
-      default: {  // set, frozenset: items are hashable, found by lookup
+      default: {  // set, frozenset
         const auto& d = node<DictNode>(frame.x);
         const auto& e = node<DictNode>(frame.y);
-        for (std::size_t i = 0; i < d.size; ++i) {
-          if (find_hashed(e, d.entries[i].key, d.entries[i].hash) == nullptr) return false;
+        for (; frame.next < d.size && child_count == 0; ++frame.next) {
+          const DictEntry& entry = d.entries[frame.next];
+          const Probe match = probe_for_equal(e, entry.key, entry.hash);
+          if (match.entry == nullptr) return false;
+          if (match.deep) need(entry.key, match.entry->key);
         }
         break;
       }
     }
-    if (!descend) {
+    if (child_count == 0) {
       stack.pop_back();
       continue;
     }
@@ -1103,7 +1192,9 @@ bool slot_equal(Slot a, Slot b) {
       }
       frame.recorded = true;
     }
-    stack.push_back({child_x, child_y, 0, false});
+    for (std::size_t c = 0; c < child_count; ++c) {
+      stack.push_back({children[c].first, children[c].second, 0, false});
+    }
   }
   return true;
 }
