@@ -415,9 +415,11 @@ class PickleGenerator {
         }
         break;
       case 17:  // persistent ids
-        if (protocol_ >= 1 && n >= 1 && in_.coin()) {
+        if (protocol_ >= 1 && in_.coin()) {
+          // A str pid: protocol 0 can only write persistent ids as text (str(pid)), so any other pid
+          // would not survive a round trip through it, in CPython either.
+          out_ += "Vpid" + std::to_string(in_.byte()) + "\n";
           op('Q');
-          stack_.pop_back();
         } else {
           out_ += "Ppid" + std::to_string(in_.byte()) + "\n";
         }

@@ -44,8 +44,9 @@ seeds="$build/fuzz-seeds"
 rm -rf "$seeds"
 mkdir -p "$seeds" "$build/fuzz-logs"
 if [ -d "$root/tests/golden" ]; then
-  find "$root/tests/golden" -name '*.pkl' -size -64k -print0 |
-    { n=0; while IFS= read -r -d '' f; do n=$((n + 1)); cp "$f" "$seeds/golden-$n.pkl" 2>/dev/null || true; done; }
+  # Same file names recur across CPython versions: numbered backups keep them all.
+  find "$root/tests/golden" -name '*.pkl' -size -64k -exec cp --backup=numbered -t "$seeds" {} + \
+    2>/dev/null || true
 fi
 cp "$root"/fuzz/regressions/* "$seeds/" 2>/dev/null || true
 
@@ -88,8 +89,11 @@ printf '%-12s %10s %8s %8s %8s  %s\n' harness execs cov ft corpus status | tee "
 for h in "${harnesses[@]}"; do
   log="$build/fuzz-logs/$h.log"
   status="$(cat "$build/fuzz-logs/$h.status" 2>/dev/null || echo 1)"
-  execs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)"
-  last="$(grep -E '^#[0-9]+' "$log" | grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*' | tail -1)"
+  execs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1 || true)"
+  if [ -z "$execs" ]; then  # a crash ends the run before the final stats: the last status line
+    execs="$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true)"
+  fi
+  last="$(grep -E '^#[0-9]+' "$log" | grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*' | tail -1 || true)"
   cov="$(echo "$last" | awk '{print $2}')"
   ft="$(echo "$last" | awk '{print $4}')"
   corp="$(echo "$last" | awk '{print $6}')"
@@ -103,7 +107,7 @@ for h in "${harnesses[@]}"; do
 done
 if [ "$failed" != 0 ]; then
   for h in "${harnesses[@]}"; do
-    if [ "$(cat "$build/fuzz-logs/$h.status")" != 0 ]; then
+    if [ "$(cat "$build/fuzz-logs/$h.status" 2>/dev/null || echo 1)" != 0 ]; then
       echo "--- $h ---"
       grep -E 'FINDING|ERROR|SUMMARY|Assertion|runtime error|==[0-9]+==' "$build/fuzz-logs/$h.log" | head -20
       ls "$build/fuzz-artifacts/$h/"
