@@ -168,4 +168,11 @@ TEST_F(Cli, ReprOfASharedReferenceBombIsBounded) {
   EXPECT_TRUE(run.out.empty());
 }
 
+// CPython wrote the sample at protocol 4; converting it at its own protocol reproduces it.
+TEST_F(Cli, ConvertAtTheSameProtocolReproducesCPythonsBytes) {
+  ToolRun run = pickletool({"convert", data_ + "sample.pkl", "-"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out, slurp(data_ + "sample.pkl"));
+}
+
 }  // namespace

@@ -269,7 +269,11 @@ int command_encode(const std::vector<std::string>& argv) {
   Arguments args(argv, {}, {"protocol", "target"});
   const std::string& literal = args.only_positional("LITERAL");
   pickle::Value value = pickle::parse_literal(literal);
-  write_output("-", pickle::dumps(value, write_options(args, -1)));
+  pickle::WriteOptions options = write_options(args, -1);
+  // A literal is built the way CPython builds ast.literal_eval's result, so it shares what
+  // CPython shares ('' , 1-character strs, …), not what a loaded graph shares.
+  options.identities = pickle::Identities::cpython;
+  write_output("-", pickle::dumps(value, options));
   return exit_ok;
 }
 
