@@ -85,9 +85,9 @@ inline void check_heap_bound(long long baseline, std::size_t input_size, const p
   }
 }
 
-// Write `value` at `protocol` and read it back. The second load must equal the first: the same
-// graph, or — where the protocol has no opcode for the form the first load came in (PERSID text
-// ids become BINPERSID, INST becomes REDUCE …) — the same repr. Writing the second load again must
+// Write `value` at `protocol` and read it back. At protocols 4 and 5 the second load must equal the
+// first: the same graph, or — where the protocol has no opcode for the form the first load came in
+// (PERSID text ids become BINPERSID, INST becomes REDUCE …) — the same repr. Writing the second load again must
 // reproduce the written bytes exactly (a fixpoint after one round).
 inline void check_round_trip(const pickle::Value& value, int protocol, const pickle::ReadOptions& options) {
   pickle::WriteOptions write;
@@ -107,7 +107,10 @@ inline void check_round_trip(const pickle::Value& value, int protocol, const pic
   } catch (const pickle::Error& error) {
     finding(where + "a written pickle does not load: " + error.what());
   }
-  if (!same_graph(value, again) && pickle::repr(value) != pickle::repr(again)) {
+  // Below protocol 4 CPython itself rewrites some forms (NEWOBJ_EX as functools.partial or
+  // copyreg.__newobj_ex__, NEWOBJ as copyreg.__newobj__ below 2, nested names through getattr):
+  // there only the fixpoint below is required.
+  if (protocol >= 4 && !same_graph(value, again) && pickle::repr(value) != pickle::repr(again)) {
     finding(where + "the reloaded value differs: " + pickle::repr(value) + " vs " + pickle::repr(again));
   }
   std::string rewritten;
