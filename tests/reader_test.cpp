@@ -598,7 +598,8 @@ TEST(ReaderStreams, SeveralPicklesFromAStream) {
 }
 
 TEST(ReaderStreams, MemoryUnpicklerAndEndOfInput) {
-  pickle::Unpickler unpickler("N.\x88."s);
+  const std::string data = "N.\x88."s;  // the Unpickler reads it in place: it must outlive it
+  pickle::Unpickler unpickler(data);
   EXPECT_TRUE(unpickler.load().is_none());
   EXPECT_TRUE(unpickler.load().as_bool());
   EXPECT_TRUE(unpickler.at_end());
