@@ -423,8 +423,9 @@ class PickleGenerator {
         } else {
           out_ += "Ppid" + std::to_string(in_.byte()) + "\n";
         }
-        // Not a BUILD target: a persistent-id object given itself as state makes pickle::dumps loop
-        // (fuzz/regressions-open/writer-persid-build-self.pkl); other objects still are.
+        // Not a BUILD target: a persistent-id object given itself as state cannot be written back
+        // (pickle::dumps refuses it, fuzz/regressions/writer-persid-build-self.pkl); other objects
+        // still are.
         push(T::atom, true);
         break;
       case 18:  // a self-reference: the top list or dict goes into itself

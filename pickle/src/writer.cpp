@@ -24,6 +24,7 @@
 #include <utility>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "compat.hpp"
@@ -466,6 +467,11 @@ struct Writer {
   int protocol = 4;
   IdentityMemo memo;
   std::uint64_t next_index = 0;
+  // Persistent-id objects already written. CPython never memoizes a persistent id, so a graph
+  // that shares one (only a hand-made pickle can) is written again at every reference; when the
+  // shared object has state or a pid that is itself an object, that repetition can be endless (a
+  // BUILD whose state is the object) or exponential (chains of pids), so it is refused.
+  std::unordered_set<const void*> persistent_ids_written;
   // Class → 1 + position in singleton_entries; allocated on first use (most pickles never need it).
   std::unique_ptr<std::uint16_t[]> singleton_slots;
   std::deque<SingletonEntry> singleton_entries;  // a deque: references stay valid as it grows
@@ -1409,6 +1415,13 @@ void Writer::save_object_node(Slot s) {
     }
     case ObjectForm::persid:
     case ObjectForm::binpersid:
+      if (!persistent_ids_written.insert(s.p).second &&
+          (o.op_count != 0 || (o.args.is_node() && o.args.tag != Tag::str &&
+                               o.args.tag != Tag::bytes && o.args.tag != Tag::big_int))) {
+        throw PicklingError(
+            "a persistent-id object with state or an object pid is referenced more than once; "
+            "pickle has no way to share it (CPython never memoizes persistent ids)");
+      }
       if (protocol == 0) {
         write_persid_text(value_of(o.args));
         t.phase = 10;
@@ -1956,6 +1969,7 @@ void Writer::begin(const Value& value) {
   out.reset();
   stack.clear();
   stack.reserve(64);
+  persistent_ids_written.clear();
   heap = value.heap();
   // A Pickler's memo outlives the call: keep its keys alive.
   if (streaming && value.slot().is_node()) keepalive.push_back(value);
