@@ -310,6 +310,10 @@ TEST(WriterDifferential, MatchesCPythonOnRandomGraphs) {
         ++runs;
         if (ours[i] != theirs[i]) {
           ++mismatches;
+          // RapidCheck reports only the last (shrunk) run, whose batch may not be checked: print
+          // the mismatch itself.
+          std::fprintf(stderr, "MISMATCH protocol %d %s\n ours    %s\n cpython %s\n", cases[i].first,
+                       cases[i].second.c_str(), ours[i].c_str(), theirs[i].c_str());
           RC_FAIL("protocol " + std::to_string(cases[i].first) + " " + cases[i].second + "\n ours   " +
                   ours[i].substr(0, 400) + "\n cpython " + theirs[i].substr(0, 400));
         }

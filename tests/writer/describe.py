@@ -321,6 +321,10 @@ def build(text):
             value = unpack_hex(tok[1:]).decode("utf-8", "surrogatepass")
         elif c == "b":
             value = unpack_hex(tok[1:])
+            if len(value) == 1:
+                # As a literal or an index would: CPython's shared 1-byte bytes object, which is
+                # what the writer's cpython identities assume (bytes(bytearray) makes a new one).
+                value = bytes([value[0]])
         elif c == "a":
             value = bytearray(unpack_hex(tok[1:]))
         elif c == "(":
