@@ -175,4 +175,14 @@ TEST_F(Cli, ConvertAtTheSameProtocolReproducesCPythonsBytes) {
   EXPECT_EQ(run.out, slurp(data_ + "sample.pkl"));
 }
 
+// Bytes above 0x7f in a literal are a syntax error, never an abort (X3's character classes
+// assert on them).
+TEST_F(Cli, EncodeRejectsNonAsciiSyntaxCleanly) {
+  for (const char* literal : {"\xff", "0\xff", "1\xe9", "\xe9'a'", "0x\xff", "a\xe9b"}) {
+    ToolRun run = pickletool({"encode", literal});
+    EXPECT_EQ(run.exit_code, 1) << literal << " " << run.err;
+    EXPECT_EQ(run.signal, 0) << literal;
+  }
+}
+
 }  // namespace

@@ -40,14 +40,18 @@ const auto exponent = x3::no_case[x3::lit('e')] >> -x3::char_("+-") >> digit_par
 const auto point_float = (-digit_part >> '.' >> digit_part) | (digit_part >> '.');
 const auto float_number = (point_float >> -exponent) | (digit_part >> exponent);
 const auto imaginary = (float_number | digit_part) >> x3::no_case[x3::lit('j')];
-const auto hex_int = x3::lit('0') >> x3::no_case[x3::lit('x')] >> +(-x3::lit('_') >> x3::xdigit);
+// Character classes by explicit ASCII ranges: X3's alnum/alpha/xdigit assert (abort) on bytes
+// above 0x7f, which a user's literal may contain.
+const auto hex_digit = x3::char_('0', '9') | x3::char_('a', 'f') | x3::char_('A', 'F');
+const auto hex_int = x3::lit('0') >> x3::no_case[x3::lit('x')] >> +(-x3::lit('_') >> hex_digit);
 const auto octal_int = x3::lit('0') >> x3::no_case[x3::lit('o')] >> +(-x3::lit('_') >> x3::char_('0', '7'));
 const auto binary_int = x3::lit('0') >> x3::no_case[x3::lit('b')] >> +(-x3::lit('_') >> x3::char_('0', '1'));
 const auto zero_int = x3::lit('0') >> *(-x3::lit('_') >> x3::lit('0'));
 const auto decimal_int = x3::char_('1', '9') >> *(-x3::lit('_') >> digit);
 
-const auto identifier_char = x3::alnum | x3::char_('_');
-const auto name_rule = (x3::alpha | x3::char_('_')) >> *identifier_char;
+const auto ascii_letter = x3::char_('a', 'z') | x3::char_('A', 'Z');
+const auto identifier_char = ascii_letter | x3::char_('0', '9') | x3::char_('_');
+const auto name_rule = (ascii_letter | x3::char_('_')) >> *identifier_char;
 
 // Blanks between tokens: spaces, tabs, form feeds, newlines, comments, backslash continuations.
 const auto blank = x3::char_(" \t\f\r\n") | (x3::lit('#') >> *(x3::char_ - x3::char_("\r\n"))) |
