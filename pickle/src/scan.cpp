@@ -12,6 +12,7 @@
 
 #include "compat.hpp"
 #include "pickle/opcodes.hpp"
+#include "unicode.hpp"
 
 namespace pickle {
 namespace {
@@ -105,23 +106,7 @@ DecimalStatus parse_python_decimal(std::string_view line, std::int64_t& value) {
   return DecimalStatus::ok;
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
+using detail::append_utf8;
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
