@@ -31,126 +31,11 @@
 #include "pickle/writer.hpp"
 #include "value_impl.hpp"
 
+#include "cli.hpp"
+
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_malformed = 1;
-constexpr int exit_usage = 2;
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// The command line of one command: options (--name value / --flag) and positional arguments.
-class Arguments {
- public:
-  Arguments(std::vector<std::string> args, std::vector<std::string> flags,
-            std::vector<std::string> valued)
-      : flags_(std::move(flags)), valued_(std::move(valued)) {
-    for (std::size_t i = 0; i < args.size(); ++i) {
-      const std::string& arg = args[i];
-      if (arg == "-" || arg.rfind("--", 0) != 0) {
-        positional_.push_back(arg);
-        continue;
-      }
-      std::string name = arg.substr(2);
-      std::optional<std::string> inline_value;
-      if (auto eq = name.find('='); eq != std::string::npos) {
-        inline_value = name.substr(eq + 1);
-        name.resize(eq);
-      }
-      if (contains(flags_, name) && !inline_value) {
-        options_[name] = "";
-      } else if (contains(valued_, name)) {
-        if (inline_value) {
-          options_[name] = *inline_value;
-        } else if (i + 1 < args.size()) {
-          options_[name] = args[++i];
-        } else {
-          throw UsageError("option --" + name + " needs a value");
-        }
-      } else {
-        throw UsageError("unknown option --" + name);
-      }
-    }
-  }
-
-  bool has(const std::string& name) const { return options_.count(name) != 0; }
-  std::optional<std::string> value(const std::string& name) const {
-    auto it = options_.find(name);
-    if (it == options_.end()) return std::nullopt;
-    return it->second;
-  }
-  int integer(const std::string& name, int fallback) const {
-    auto text = value(name);
-    if (!text) return fallback;
-    try {
-      std::size_t used = 0;
-      int result = std::stoi(*text, &used);
-      if (used != text->size()) throw std::invalid_argument("trailing");
-      return result;
-    } catch (const std::exception&) {
-      throw UsageError("--" + name + " needs an integer, got '" + *text + "'");
-    }
-  }
-  const std::vector<std::string>& positional() const { return positional_; }
-  const std::string& only_positional(std::string_view what) const {
-    if (positional_.size() != 1) throw UsageError("expected exactly one " + std::string(what));
-    return positional_[0];
-  }
-
- private:
-  static bool contains(const std::vector<std::string>& names, const std::string& name) {
-    for (const auto& n : names) {
-      if (n == name) return true;
-    }
-    return false;
-  }
-  std::vector<std::string> flags_;
-  std::vector<std::string> valued_;
-  std::map<std::string, std::string> options_;
-  std::vector<std::string> positional_;
-};
-
-std::string read_input(const std::string& path) {
-  if (path == "-") {
-    std::ostringstream buffer;
-    buffer << std::cin.rdbuf();
-    return std::move(buffer).str();
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("cannot open '" + path + "': " + std::strerror(errno));
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_output(const std::string& path, std::string_view data) {
-  if (path == "-") {
-    std::cout.write(data.data(), static_cast<std::streamsize>(data.size()));
-    std::cout.flush();
-    return;
-  }
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw UsageError("cannot write '" + path + "': " + std::strerror(errno));
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  if (!out) throw std::runtime_error("writing '" + path + "' failed");
-}
-
-pickle::ReadOptions read_options(const Arguments& args) {
-  pickle::ReadOptions options;
-  if (auto encoding = args.value("encoding")) {
-    if (*encoding == "ASCII" || *encoding == "ascii") {
-      options.py2_strings = pickle::Py2Strings::ascii;
-    } else if (*encoding == "latin1" || *encoding == "latin-1") {
-      options.py2_strings = pickle::Py2Strings::latin1;
-    } else if (*encoding == "bytes") {
-      options.py2_strings = pickle::Py2Strings::bytes;
-    } else {
-      throw UsageError("--encoding must be ASCII, latin1 or bytes");
-    }
-  }
-  if (args.has("no-fix-imports")) options.fix_imports = false;
-  return options;
-}
+using namespace pickletool;
 
 const std::vector<std::string> read_flags = {"no-fix-imports", "all"};
 const std::vector<std::string> read_valued = {"encoding", "max-size"};
@@ -158,26 +43,6 @@ const std::vector<std::string> read_valued = {"encoding", "max-size"};
 // A shared sub-object prints in full at every reference, so a tiny hostile pickle can have an
 // astronomically long repr; the CLI refuses to print more than this unless told otherwise.
 constexpr std::size_t default_repr_max_size = std::size_t(256) << 20;
-
-std::string opcode_label(const pickle::UnpicklingError& error) {
-  if (!error.opcode()) return "end of input";
-  if (const pickle::OpcodeInfo* info = pickle::find_opcode(*error.opcode())) {
-    return std::string(info->name);
-  }
-  char text[8];
-  std::snprintf(text, sizeof text, "0x%02x", *error.opcode());
-  return text;
-}
-
-int report_malformed(const pickle::UnpicklingError& error) {
-  std::string message = error.what();
-  for (char& c : message) {
-    if (c == '\n') c = ' ';  // the contract is one line
-  }
-  std::cerr << "pickletool: " << error.python_class_name() << " at offset " << error.offset()
-            << " (" << opcode_label(error) << "): " << message << '\n';
-  return exit_malformed;
-}
 
 // --- commands --------------------------------------------------------------------------------
 
@@ -238,8 +103,9 @@ pickle::WriteOptions write_options(const Arguments& args, int input_protocol) {
   }
   int protocol = args.integer("protocol", -1);
   if (protocol == -1) {
-    protocol = input_protocol >= 2 && input_protocol <= 5 ? input_protocol
-                                                         : pickle::default_protocol(options.target_minor);
+    protocol = input_protocol >= 2 && input_protocol <= 5
+                   ? input_protocol
+                   : pickle::default_protocol(options.target_minor);
   }
   if (protocol < 0 || protocol > 5) throw UsageError("--protocol must be 0 … 5");
   options.protocol = protocol;
@@ -376,44 +242,47 @@ int command_scan(const std::vector<std::string>& argv) {
   return pickle::scan_exit_code(report);
 }
 
-struct Command {
-  std::string_view name;
-  std::string_view synopsis;
-  std::string_view help;
-  std::function<int(const std::vector<std::string>&)> run;
-};
-
 const std::vector<Command>& commands() {
-  static const std::vector<Command> table = {
-      {"repr", "repr [--encoding E] [--no-fix-imports] [--all] [--max-size N] FILE",
-       "Print Python's repr() of the unpickled value, as `python3 -c 'print(repr(pickle.load(f)))'`.\n"
-       "  --encoding E       how Python 2 str is decoded: ASCII (default), latin1, bytes\n"
-       "  --no-fix-imports   keep Python 2 module names as they are\n"
-       "  --all              print every pickle of a file holding several, one per line\n"
-       "  --max-size N       fail (exit 1) rather than print more than N bytes (default 256 MiB;\n"
-       "                     shared references make some tiny pickles' reprs astronomically long)\n",
-       command_repr},
-      {"dis", "dis [--annotate] [--indent N] FILE",
-       "Disassemble the opcodes, exactly as `python3 -m pickletools FILE` (pickletools.dis).\n",
-       command_dis},
-      {"convert", "convert [--protocol N] [--target 3.X] IN OUT",
-       "Load IN and write it to OUT at protocol N (default: IN's protocol when it is 2-5, else\n"
-       "the target's default), byte for byte as CPython 3.X's pickle.dumps (default 3.11).\n",
-       command_convert},
-      {"encode", "encode [--protocol N] [--target 3.X] 'LITERAL'",
-       "Write a Python literal (as ast.literal_eval accepts it) as a pickle to standard output,\n"
-       "identical to pickle.dumps(ast.literal_eval(LITERAL), N).\n",
-       command_encode},
-      {"scan", "scan [--json] FILE",
-       "List every global, call, persistent id and extension code the pickle would use, without\n"
-       "loading it, with a verdict per item and overall. Exit 0 clean, 3 dangerous, 1 malformed.\n"
-       "  --json   one JSON object for machines\n",
-       command_scan},
-      {"bench", "bench --op loads|dumps [--min-time SECONDS] FILE",
-       "Time pickle.loads (or dumps of the loaded value at the file's protocol) in-process and\n"
-       "print one JSON line: op, file, bytes, iterations, ns_per_op (median), value_heap_bytes.\n",
-       command_bench},
-  };
+  static const std::vector<Command> table = [] {
+    std::vector<Command> all = {
+        {"repr", "repr [--encoding E] [--no-fix-imports] [--all] [--max-size N] FILE",
+         "Print Python's repr() of the unpickled value, as `python3 -c "
+         "'print(repr(pickle.load(f)))'`.\n"
+         "  --encoding E       how Python 2 str is decoded: ASCII (default), latin1, bytes\n"
+         "  --no-fix-imports   keep Python 2 module names as they are\n"
+         "  --all              print every pickle of a file holding several, one per line\n"
+         "  --max-size N       fail (exit 1) rather than print more than N bytes (default 256 "
+         "MiB;\n"
+         "                     shared references make some tiny pickles' reprs astronomically "
+         "long)\n",
+         command_repr},
+        {"dis", "dis [--annotate] [--indent N] FILE",
+         "Disassemble the opcodes, exactly as `python3 -m pickletools FILE` (pickletools.dis).\n",
+         command_dis},
+        {"convert", "convert [--protocol N] [--target 3.X] IN OUT",
+         "Load IN and write it to OUT at protocol N (default: IN's protocol when it is 2-5, else\n"
+         "the target's default), byte for byte as CPython 3.X's pickle.dumps (default 3.11).\n",
+         command_convert},
+        {"encode", "encode [--protocol N] [--target 3.X] 'LITERAL'",
+         "Write a Python literal (as ast.literal_eval accepts it) as a pickle to standard output,\n"
+         "identical to pickle.dumps(ast.literal_eval(LITERAL), N).\n",
+         command_encode},
+        {"scan", "scan [--json] FILE",
+         "List every global, call, persistent id and extension code the pickle would use, without\n"
+         "loading it, with a verdict per item and overall. Exit 0 clean, 3 dangerous, 1 "
+         "malformed.\n"
+         "  --json   one JSON object for machines\n",
+         command_scan},
+        {"bench", "bench --op loads|dumps [--min-time SECONDS] FILE",
+         "Time pickle.loads (or dumps of the loaded value at the file's protocol) in-process and\n"
+         "print one JSON line: op, file, bytes, iterations, ns_per_op (median), "
+         "value_heap_bytes.\n",
+         command_bench},
+    };
+    // The commands defined in their own files (tools/cmd_*.cpp) follow.
+    for (const Command& command : registered_commands()) all.push_back(command);
+    return all;
+  }();
   return table;
 }
 

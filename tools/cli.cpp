@@ -1,0 +1,80 @@
+#include "cli.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "pickle/opcodes.hpp"
+
+namespace pickletool {
+
+std::vector<Command>& registered_commands() {
+  static std::vector<Command> commands;
+  return commands;
+}
+
+std::string read_input(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream buffer;
+    buffer << std::cin.rdbuf();
+    return std::move(buffer).str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError("cannot open '" + path + "': " + std::strerror(errno));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_output(const std::string& path, std::string_view data) {
+  if (path == "-") {
+    std::cout.write(data.data(), static_cast<std::streamsize>(data.size()));
+    std::cout.flush();
+    return;
+  }
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw UsageError("cannot write '" + path + "': " + std::strerror(errno));
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  if (!out) throw std::runtime_error("writing '" + path + "' failed");
+}
+
+pickle::ReadOptions read_options(const Arguments& args) {
+  pickle::ReadOptions options;
+  if (auto encoding = args.value("encoding")) {
+    if (*encoding == "ASCII" || *encoding == "ascii") {
+      options.py2_strings = pickle::Py2Strings::ascii;
+    } else if (*encoding == "latin1" || *encoding == "latin-1") {
+      options.py2_strings = pickle::Py2Strings::latin1;
+    } else if (*encoding == "bytes") {
+      options.py2_strings = pickle::Py2Strings::bytes;
+    } else {
+      throw UsageError("--encoding must be ASCII, latin1 or bytes");
+    }
+  }
+  if (args.has("no-fix-imports")) options.fix_imports = false;
+  return options;
+}
+
+std::string opcode_label(const pickle::UnpicklingError& error) {
+  if (!error.opcode()) return "end of input";
+  if (const pickle::OpcodeInfo* info = pickle::find_opcode(*error.opcode())) {
+    return std::string(info->name);
+  }
+  char text[8];
+  std::snprintf(text, sizeof text, "0x%02x", *error.opcode());
+  return text;
+}
+
+int report_malformed(const pickle::UnpicklingError& error) {
+  std::string message = error.what();
+  for (char& c : message) {
+    if (c == '\n') c = ' ';  // the contract is one line
+  }
+  std::cerr << "pickletool: " << error.python_class_name() << " at offset " << error.offset()
+            << " (" << opcode_label(error) << "): " << message << '\n';
+  return exit_malformed;
+}
+
+}  // namespace pickletool
