@@ -21,6 +21,7 @@ import random
 import string
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 
@@ -170,4 +171,9 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    # CPython's C pickler recurses once per nesting level; with the recursion limit raised for the
+    # 100k-deep list, the default 8 MiB thread stack overflows (a segfault, not a RecursionError).
+    threading.stack_size(1 << 30)
+    worker = threading.Thread(target=main)
+    worker.start()
+    worker.join()
