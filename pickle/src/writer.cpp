@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "compat.hpp"
+#include "emit.hpp"
 #include "pickle/opcodes.hpp"
 #include "value_impl.hpp"
 
@@ -48,131 +49,11 @@ using detail::Slot;
 using detail::StringNode;
 using detail::Tag;
 
-constexpr std::size_t frame_size_target = 65536;
-constexpr std::size_t frame_size_min = 4;
-constexpr std::size_t frame_header_size = 9;
-constexpr std::size_t batch_size = 1000;
-
-constexpr char op(Op o) { return static_cast<char>(o); }
-
-// ---------------------------------------------------------------------------------------------
-// Output buffer with CPython's framing: a frame is opened lazily by the first byte written while none
-// is open (9 header bytes are reserved), and committed at an opcode boundary once it holds ≥ 64 KiB.
-class Output {
- public:
-  bool framing = false;
-
-  std::size_t size() const noexcept { return len_; }
-
-  [[gnu::always_inline]] char* reserve(std::size_t n) {
-    if (framing && frame_start_ == no_frame) open_frame();
-    if (len_ + n > cap_) grow(len_ + n);
-    char* p = data_ + len_;
-    len_ += n;
-    return p;
-  }
-  [[gnu::always_inline]] void put(char c) { *reserve(1) = c; }
-  [[gnu::always_inline]] void put(char a, char b) {
-    char* p = reserve(2);
-    p[0] = a;
-    p[1] = b;
-  }
-  void write(const void* data, std::size_t n) {
-    if (n != 0) std::memcpy(reserve(n), data, n);
-  }
-  void write(std::string_view s) { write(s.data(), s.size()); }
-  void put_u32(std::uint32_t v) {
-    char* p = reserve(4);
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-  }
-  void op_u64(char opcode, std::uint64_t v) {
-    char* p = reserve(9);
-    p[0] = opcode;
-    for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<char>(v >> (8 * i));
-  }
-  [[gnu::always_inline]] void op_u32(char opcode, std::uint32_t v) {
-    char* p = reserve(5);
-    p[0] = opcode;
-    for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<char>(v >> (8 * i));
-  }
-
-  // The start of a save(): commit a frame that has reached the target size.
-  [[gnu::always_inline]] void boundary() {
-    if (frame_start_ != no_frame && len_ - frame_start_ - frame_header_size >= frame_size_target)
-      commit_frame();
-  }
-  void commit_frame() {
-    if (frame_start_ == no_frame) return;
-    std::size_t frame_len = len_ - frame_start_ - frame_header_size;
-    char* q = data_ + frame_start_;
-    if (frame_len >= frame_size_min) {
-      q[0] = op(Op::FRAME);
-      for (int i = 0; i < 8; ++i) q[1 + i] = static_cast<char>(std::uint64_t(frame_len) >> (8 * i));
-    } else {
-      std::memmove(q, q + frame_header_size, frame_len);
-      len_ -= frame_header_size;
-    }
-    frame_start_ = no_frame;
-  }
-  // A str/bytes/bytearray payload: ≥ 64 KiB ones go outside frames, header included.
-  void payload(const char* header, std::size_t header_len, const char* data, std::size_t n) {
-    if (framing && n >= frame_size_target) {
-      commit_frame();
-      framing = false;
-      write(header, header_len);
-      write(data, n);
-      framing = true;
-    } else {
-      char* p = reserve(header_len + n);
-      std::memcpy(p, header, header_len);
-      if (n != 0) std::memcpy(p + header_len, data, n);
-    }
-  }
-
-  Output() = default;
-  Output(const Output&) = delete;
-  Output& operator=(const Output&) = delete;
-  Output(Output&& other) noexcept
-      : framing(other.framing), data_(std::exchange(other.data_, nullptr)),
-        cap_(std::exchange(other.cap_, 0)), len_(std::exchange(other.len_, 0)),
-        frame_start_(std::exchange(other.frame_start_, no_frame)) {}
-  ~Output() { std::free(data_); }
-
-  // Drop whatever a failed dump left behind.
-  void reset() noexcept {
-    len_ = 0;
-    frame_start_ = no_frame;
-    framing = false;
-  }
-
-  std::string take() {
-    std::string result(data_, len_);
-    len_ = 0;
-    frame_start_ = no_frame;
-    return result;
-  }
-
- private:
-  static constexpr std::size_t no_frame = static_cast<std::size_t>(-1);
-  void open_frame() {
-    frame_start_ = len_;
-    if (len_ + frame_header_size > cap_) grow(len_ + frame_header_size);
-    len_ += frame_header_size;
-  }
-  // realloc: no zero fill, and large blocks move by remapping rather than copying.
-  [[gnu::noinline]] void grow(std::size_t need) {
-    std::size_t cap = std::max<std::size_t>(cap_ * 2, 1024);
-    while (cap < need) cap *= 2;
-    void* grown = std::realloc(data_, cap);
-    if (grown == nullptr) throw std::bad_alloc();
-    data_ = static_cast<char*>(grown);
-    cap_ = cap;
-  }
-  char* data_ = nullptr;
-  std::size_t cap_ = 0;
-  std::size_t len_ = 0;
-  std::size_t frame_start_ = no_frame;
-};
+using detail::batch_size;
+using detail::is_ascii;
+using detail::op;
+using detail::Output;
+using detail::single_latin1_char;
 
 // ---------------------------------------------------------------------------------------------
 // Identity memo: node address → memo index, open addressing with linear probing.
@@ -262,36 +143,6 @@ enum class SingletonClass : std::uint16_t {
 };
 
 // ---------------------------------------------------------------------------------------------
-// UTF-8 (surrogatepass) helpers.
-
-std::uint32_t decode_utf8(const unsigned char*& p) noexcept {
-  unsigned char c = *p++;
-  if (c < 0x80) return c;
-  if (c < 0xE0) {
-    std::uint32_t cp = (c & 0x1Fu) << 6 | (p[0] & 0x3Fu);
-    p += 1;
-    return cp;
-  }
-  if (c < 0xF0) {
-    std::uint32_t cp = (c & 0x0Fu) << 12 | (p[0] & 0x3Fu) << 6 | (p[1] & 0x3Fu);
-    p += 2;
-    return cp;
-  }
-  std::uint32_t cp = (c & 0x07u) << 18 | (p[0] & 0x3Fu) << 12 | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu);
-  p += 3;
-  return cp;
-}
-
-// The code point of a 1-character str below U+0100, or -1.
-int single_latin1_char(std::string_view s) noexcept {
-  if (s.size() == 1) return static_cast<unsigned char>(s[0]) < 0x80 ? static_cast<unsigned char>(s[0]) : -1;
-  if (s.size() == 2) {
-    auto c0 = static_cast<unsigned char>(s[0]);
-    if (c0 == 0xC2 || c0 == 0xC3) return ((c0 & 0x1F) << 6) | (static_cast<unsigned char>(s[1]) & 0x3F);
-  }
-  return -1;
-}
-
 // CPython's builtin functions share the builtins module's own name str as __module__, while builtin
 // types (and Ellipsis, NotImplemented, the exceptions) give an interned 'builtins': two different
 // objects, so a protocol 4 pickle of [int, len] writes 'builtins' twice. Module-name strs are
@@ -312,110 +163,6 @@ std::string module_name_key(std::string_view module, std::string_view qualname) 
   if (module == "builtins" && is_builtin_function(qualname)) key += "\n(function)";
   return key;
 }
-
-bool is_ascii(std::string_view s) noexcept {
-  for (char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  return true;
-}
-
-// Protocol 0 str text: raw-unicode-escape, plus the characters that would break the line.
-void raw_unicode_escape(std::string_view utf8, std::string& out) {
-  static constexpr char hex[] = "0123456789abcdef";
-  auto p = reinterpret_cast<const unsigned char*>(utf8.data());
-  auto end = p + utf8.size();
-  while (p < end) {
-    std::uint32_t cp = decode_utf8(p);
-    if (cp >= 0x10000) {
-      out += "\\U";
-      for (int shift = 28; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 0xF];
-    } else if (cp >= 0x100 || cp == '\\' || cp == 0 || cp == '\n' || cp == '\r' || cp == 0x1A) {
-      out += "\\u";
-      for (int shift = 12; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 0xF];
-    } else {
-      out += static_cast<char>(cp);
-    }
-  }
-}
-
-// Python's repr() of a float (the shortest round-tripping digits, repr's fixed/exponent choice).
-std::string float_repr(double x) {
-  if (std::isnan(x)) return "nan";
-  if (std::isinf(x)) return x < 0 ? "-inf" : "inf";
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
-  std::string_view sci(buf, static_cast<std::size_t>(res.ptr - buf));
-  std::string out;
-  if (sci.front() == '-') {
-    out += '-';
-    sci.remove_prefix(1);
-  }
-  std::size_t e = sci.find('e');
-  std::string digits;
-  for (char c : sci.substr(0, e))
-    if (c != '.') digits += c;
-  int exponent = 0;
-  std::string_view exp_text = sci.substr(e + 1);
-  if (exp_text.front() == '+') exp_text.remove_prefix(1);
-  std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exponent);
-  int decpt = exponent + 1;
-  int ndigits = static_cast<int>(digits.size());
-  if (decpt > -4 && decpt <= 16) {
-    if (decpt <= 0) {
-      out += "0.";
-      out.append(static_cast<std::size_t>(-decpt), '0');
-      out += digits;
-    } else if (decpt >= ndigits) {
-      out += digits;
-      out.append(static_cast<std::size_t>(decpt - ndigits), '0');
-      out += ".0";
-    } else {
-      out += digits.substr(0, static_cast<std::size_t>(decpt));
-      out += '.';
-      out += digits.substr(static_cast<std::size_t>(decpt));
-    }
-  } else {
-    out += digits[0];
-    if (ndigits > 1) {
-      out += '.';
-      out += digits.substr(1);
-    }
-    out += 'e';
-    out += exponent < 0 ? '-' : '+';
-    int a = exponent < 0 ? -exponent : exponent;
-    if (a < 10) out += '0';
-    out += std::to_string(a);
-  }
-  return out;
-}
-
-// Minimal little-endian two's complement of a BigInt node (CPython's encode_long).
-std::string encode_long(const detail::BigIntNode& n) {
-  std::string bytes;
-  bytes.reserve(n.limb_count * 8 + 1);
-  for (std::uint32_t i = 0; i < n.limb_count; ++i)
-    for (int b = 0; b < 8; ++b) bytes += static_cast<char>(n.limbs[i] >> (8 * b));
-  while (!bytes.empty() && bytes.back() == 0) bytes.pop_back();
-  if (bytes.empty()) return bytes;
-  if (!n.negative) {
-    if (static_cast<unsigned char>(bytes.back()) & 0x80) bytes += '\0';
-    return bytes;
-  }
-  // Negate: two's complement of the magnitude, with room for the sign.
-  bytes += '\0';
-  bool carry = true;
-  for (char& c : bytes) {
-    unsigned v = static_cast<unsigned char>(~static_cast<unsigned char>(c)) + (carry ? 1u : 0u);
-    carry = v > 0xFF;
-    c = static_cast<char>(v);
-  }
-  while (bytes.size() > 1 && static_cast<unsigned char>(bytes.back()) == 0xFF &&
-         (static_cast<unsigned char>(bytes[bytes.size() - 2]) & 0x80))
-    bytes.pop_back();
-  return bytes;
-}
-
-std::string bigint_decimal(const detail::BigIntNode& n) { return detail::to_bigint(n).str(); }
 
 // ---------------------------------------------------------------------------------------------
 // Tasks of the explicit stack.
@@ -501,21 +248,7 @@ struct Writer {
   // --- memo ------------------------------------------------------------------------------
   std::uint64_t memoize_anonymous() {
     std::uint64_t index = next_index++;
-    if (protocol >= 4) {
-      out.put(op(Op::MEMOIZE));
-    } else if (protocol >= 1) {
-      if (index < 256) {
-        out.put(op(Op::BINPUT), static_cast<char>(index));
-      } else if (index <= 0xFFFFFFFFu) {
-        out.op_u32(op(Op::LONG_BINPUT), static_cast<std::uint32_t>(index));
-      } else {
-        throw PicklingError("memo id too large for LONG_BINPUT");
-      }
-    } else {
-      out.put(op(Op::PUT));
-      out.write(std::to_string(index));
-      out.put('\n');
-    }
+    detail::emit_memoize(out, protocol, index);
     return index;
   }
   std::uint64_t memoize(const void* key) {
@@ -523,21 +256,7 @@ struct Writer {
     memo.insert(key, index);
     return index;
   }
-  void get(std::uint64_t index) {
-    if (protocol >= 1) {
-      if (index < 256) {
-        out.put(op(Op::BINGET), static_cast<char>(index));
-      } else if (index <= 0xFFFFFFFFu) {
-        out.op_u32(op(Op::LONG_BINGET), static_cast<std::uint32_t>(index));
-      } else {
-        throw PicklingError("memo id too large for LONG_BINGET");
-      }
-    } else {
-      out.put(op(Op::GET));
-      out.write(std::to_string(index));
-      out.put('\n');
-    }
-  }
+  void get(std::uint64_t index) { detail::emit_get(out, protocol, index); }
 
   SingletonEntry& singleton(SingletonClass c, int offset = 0) {
     if (!singleton_slots)
@@ -576,158 +295,15 @@ struct Writer {
   }
 
   // --- scalars ---------------------------------------------------------------------------
-  void save_bool(bool b) {
-    if (protocol >= 2) {
-      out.put(b ? op(Op::NEWTRUE) : op(Op::NEWFALSE));
-    } else {
-      out.write(b ? "I01\n" : "I00\n");
-    }
-  }
-  void save_small_int(std::int64_t v) {
-    if (protocol >= 1) {
-      if (v >= 0 && v <= 0xFF) {
-        out.put(op(Op::BININT1), static_cast<char>(v));
-        return;
-      }
-      if (v >= 0 && v <= 0xFFFF) {
-        char* p = out.reserve(3);
-        p[0] = op(Op::BININT2);
-        p[1] = static_cast<char>(v);
-        p[2] = static_cast<char>(v >> 8);
-        return;
-      }
-      if (v >= INT32_MIN && v <= INT32_MAX) {
-        out.op_u32(op(Op::BININT), static_cast<std::uint32_t>(static_cast<std::int32_t>(v)));
-        return;
-      }
-      if (protocol >= 2) {
-        std::uint64_t u = static_cast<std::uint64_t>(v);
-        char bytes[9];
-        int n = 0;
-        for (int i = 0; i < 8; ++i) bytes[n++] = static_cast<char>(u >> (8 * i));
-        // Minimal two's complement: drop redundant sign bytes.
-        while (n > 1) {
-          auto last = static_cast<unsigned char>(bytes[n - 1]);
-          auto prev = static_cast<unsigned char>(bytes[n - 2]);
-          if ((last == 0 && !(prev & 0x80)) || (last == 0xFF && (prev & 0x80))) {
-            --n;
-          } else {
-            break;
-          }
-        }
-        char* p = out.reserve(2 + static_cast<std::size_t>(n));
-        p[0] = op(Op::LONG1);
-        p[1] = static_cast<char>(n);
-        std::memcpy(p + 2, bytes, static_cast<std::size_t>(n));
-        return;
-      }
-      out.put(op(Op::LONG));
-      out.write(std::to_string(v));
-      out.write("L\n");
-      return;
-    }
-    if (v >= INT32_MIN && v <= INT32_MAX) {
-      out.put(op(Op::INT));
-    } else {
-      out.put(op(Op::LONG));
-    }
-    out.write(std::to_string(v));
-    out.write(v >= INT32_MIN && v <= INT32_MAX ? "\n" : "L\n");
-  }
-  void save_big_int(const detail::BigIntNode& n) {
-    if (protocol >= 2) {
-      std::string bytes = encode_long(n);
-      if (bytes.size() < 256) {
-        out.put(op(Op::LONG1), static_cast<char>(bytes.size()));
-      } else if (bytes.size() <= 0x7FFFFFFFu) {
-        out.op_u32(op(Op::LONG4), static_cast<std::uint32_t>(bytes.size()));
-      } else {
-        throw PicklingError("int too large to pickle", PyExc::OverflowError);
-      }
-      out.write(bytes);
-      return;
-    }
-    out.put(op(Op::LONG));
-    out.write(bigint_decimal(n));
-    out.write("L\n");
-  }
-  void save_float(double f) {
-    if (protocol >= 1) {
-      std::uint64_t bits;
-      std::memcpy(&bits, &f, 8);
-      char* p = out.reserve(9);
-      p[0] = op(Op::BINFLOAT);
-      for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
-      return;
-    }
-    out.put(op(Op::FLOAT));
-    out.write(float_repr(f));
-    out.put('\n');
-  }
-
+  void save_bool(bool b) { detail::emit_bool(out, protocol, b); }
+  void save_small_int(std::int64_t v) { detail::emit_small_int(out, protocol, v); }
+  void save_big_int(const detail::BigIntNode& n) { detail::emit_big_int(out, protocol, n); }
+  void save_float(double f) { detail::emit_float(out, protocol, f); }
   // The opcodes of a str (without memoizing).
-  void write_str(std::string_view utf8) {
-    std::size_t n = utf8.size();
-    if (protocol == 0) {
-      std::string text = "V";
-      raw_unicode_escape(utf8, text);
-      text += '\n';
-      out.write(text);
-      return;
-    }
-    if (protocol >= 4 && n <= 0xFF) {
-      char* p = out.reserve(2 + n);
-      p[0] = op(Op::SHORT_BINUNICODE);
-      p[1] = static_cast<char>(n);
-      std::memcpy(p + 2, utf8.data(), n);
-      return;
-    }
-    char header[9];
-    if (n <= 0xFFFFFFFFu) {
-      header[0] = op(Op::BINUNICODE);
-      for (int i = 0; i < 4; ++i) header[1 + i] = static_cast<char>(std::uint64_t(n) >> (8 * i));
-      out.payload(header, 5, utf8.data(), n);
-    } else if (protocol >= 4) {
-      header[0] = op(Op::BINUNICODE8);
-      for (int i = 0; i < 8; ++i) header[1 + i] = static_cast<char>(std::uint64_t(n) >> (8 * i));
-      out.payload(header, 9, utf8.data(), n);
-    } else {
-      throw PicklingError(
-          "serializing a string larger than 4 GiB requires pickle protocol 4 or higher",
-          PyExc::OverflowError);
-    }
-  }
+  void write_str(std::string_view utf8) { detail::emit_str(out, protocol, utf8); }
   // The opcodes of a bytes, protocol ≥ 3 (without memoizing).
-  void write_bytes_opcode(std::string_view data) {
-    std::size_t n = data.size();
-    if (n <= 0xFF) {
-      char* p = out.reserve(2 + n);
-      p[0] = op(Op::SHORT_BINBYTES);
-      p[1] = static_cast<char>(n);
-      std::memcpy(p + 2, data.data(), n);
-      return;
-    }
-    char header[9];
-    if (n <= 0xFFFFFFFFu) {
-      header[0] = op(Op::BINBYTES);
-      for (int i = 0; i < 4; ++i) header[1 + i] = static_cast<char>(std::uint64_t(n) >> (8 * i));
-      out.payload(header, 5, data.data(), n);
-    } else if (protocol >= 4) {
-      header[0] = op(Op::BINBYTES8);
-      for (int i = 0; i < 8; ++i) header[1 + i] = static_cast<char>(std::uint64_t(n) >> (8 * i));
-      out.payload(header, 9, data.data(), n);
-    } else {
-      throw PicklingError(
-          "serializing a bytes object larger than 4 GiB requires pickle protocol 4 or higher",
-          PyExc::OverflowError);
-    }
-  }
-  void write_bytearray8(std::string_view data) {
-    char header[9];
-    header[0] = op(Op::BYTEARRAY8);
-    for (int i = 0; i < 8; ++i) header[1 + i] = static_cast<char>(std::uint64_t(data.size()) >> (8 * i));
-    out.payload(header, 9, data.data(), data.size());
-  }
+  void write_bytes_opcode(std::string_view data) { detail::emit_bytes_opcode(out, protocol, data); }
+  void write_bytearray8(std::string_view data) { detail::emit_bytearray8(out, data); }
 
   // --- temporaries (objects CPython creates while reducing) -------------------------------
   // A fresh str (memoized, never shared).

@@ -1,0 +1,316 @@
+// Private: the byte-level half of the pickler, shared by the Value writer (writer.cpp) and the
+// typed writer (native.hpp): CPython's framing, and the exact opcodes CPython picks for each scalar,
+// str, bytes and memo operation at each protocol. Nothing here knows about object identity; the
+// callers decide what is memoized and when.
+//
+// The hot emitters are inline: both writers call them once per item.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "pickle/errors.hpp"
+#include "pickle/opcodes.hpp"
+#include "unicode.hpp"
+
+namespace pickle::detail {
+
+struct BigIntNode;
+
+constexpr std::size_t frame_size_target = 65536;
+constexpr std::size_t frame_size_min = 4;
+constexpr std::size_t frame_header_size = 9;
+// CPython's BATCHSIZE: APPENDS / SETITEMS / ADDITEMS hold at most this many items.
+constexpr std::size_t batch_size = 1000;
+
+constexpr char op(Op o) { return static_cast<char>(o); }
+
+// ---------------------------------------------------------------------------------------------
+// Output buffer with CPython's framing: a frame is opened lazily by the first byte written while none
+// is open (9 header bytes are reserved), and committed at an opcode boundary once it holds ≥ 64 KiB.
+class Output {
+ public:
+  bool framing = false;
+
+  std::size_t size() const noexcept { return len_; }
+
+  [[gnu::always_inline]] char* reserve(std::size_t n) {
+    if (framing && frame_start_ == no_frame) open_frame();
+    if (len_ + n > cap_) grow(len_ + n);
+    char* p = data_ + len_;
+    len_ += n;
+    return p;
+  }
+  [[gnu::always_inline]] void put(char c) { *reserve(1) = c; }
+  [[gnu::always_inline]] void put(char a, char b) {
+    char* p = reserve(2);
+    p[0] = a;
+    p[1] = b;
+  }
+  void write(const void* data, std::size_t n) {
+    if (n != 0) std::memcpy(reserve(n), data, n);
+  }
+  void write(std::string_view s) { write(s.data(), s.size()); }
+  void put_u32(std::uint32_t v) {
+    char* p = reserve(4);
+    for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
+  }
+  void op_u64(char opcode, std::uint64_t v) {
+    char* p = reserve(9);
+    p[0] = opcode;
+    for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<char>(v >> (8 * i));
+  }
+  [[gnu::always_inline]] void op_u32(char opcode, std::uint32_t v) {
+    char* p = reserve(5);
+    p[0] = opcode;
+    for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<char>(v >> (8 * i));
+  }
+
+  // The start of a save(): commit a frame that has reached the target size.
+  [[gnu::always_inline]] void boundary() {
+    if (frame_start_ != no_frame && len_ - frame_start_ - frame_header_size >= frame_size_target)
+      commit_frame();
+  }
+  void commit_frame() {
+    if (frame_start_ == no_frame) return;
+    std::size_t frame_len = len_ - frame_start_ - frame_header_size;
+    char* q = data_ + frame_start_;
+    if (frame_len >= frame_size_min) {
+      q[0] = op(Op::FRAME);
+      for (int i = 0; i < 8; ++i) q[1 + i] = static_cast<char>(std::uint64_t(frame_len) >> (8 * i));
+    } else {
+      std::memmove(q, q + frame_header_size, frame_len);
+      len_ -= frame_header_size;
+    }
+    frame_start_ = no_frame;
+  }
+  // A str/bytes/bytearray payload: ≥ 64 KiB ones go outside frames, header included.
+  void payload(const char* header, std::size_t header_len, const char* data, std::size_t n) {
+    if (framing && n >= frame_size_target) {
+      commit_frame();
+      framing = false;
+      write(header, header_len);
+      write(data, n);
+      framing = true;
+    } else {
+      char* p = reserve(header_len + n);
+      std::memcpy(p, header, header_len);
+      if (n != 0) std::memcpy(p + header_len, data, n);
+    }
+  }
+
+  Output() = default;
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+  Output(Output&& other) noexcept
+      : framing(other.framing), data_(std::exchange(other.data_, nullptr)),
+        cap_(std::exchange(other.cap_, 0)), len_(std::exchange(other.len_, 0)),
+        frame_start_(std::exchange(other.frame_start_, no_frame)) {}
+  Output& operator=(Output&& other) noexcept {
+    if (this != &other) {
+      std::free(data_);
+      framing = other.framing;
+      data_ = std::exchange(other.data_, nullptr);
+      cap_ = std::exchange(other.cap_, 0);
+      len_ = std::exchange(other.len_, 0);
+      frame_start_ = std::exchange(other.frame_start_, no_frame);
+    }
+    return *this;
+  }
+  ~Output() { std::free(data_); }
+
+  // Drop whatever a failed dump left behind.
+  void reset() noexcept {
+    len_ = 0;
+    frame_start_ = no_frame;
+    framing = false;
+  }
+
+  std::string take() {
+    std::string result(data_, len_);
+    len_ = 0;
+    frame_start_ = no_frame;
+    return result;
+  }
+
+ private:
+  static constexpr std::size_t no_frame = static_cast<std::size_t>(-1);
+  void open_frame() {
+    frame_start_ = len_;
+    if (len_ + frame_header_size > cap_) grow(len_ + frame_header_size);
+    len_ += frame_header_size;
+  }
+  // realloc: no zero fill, and large blocks move by remapping rather than copying.
+  [[gnu::noinline]] void grow(std::size_t need) {
+    std::size_t cap = std::max<std::size_t>(cap_ * 2, 1024);
+    while (cap < need) cap *= 2;
+    void* grown = std::realloc(data_, cap);
+    if (grown == nullptr) throw std::bad_alloc();
+    data_ = static_cast<char*>(grown);
+    cap_ = cap;
+  }
+  char* data_ = nullptr;
+  std::size_t cap_ = 0;
+  std::size_t len_ = 0;
+  std::size_t frame_start_ = no_frame;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Text helpers (UTF-8 in the surrogatepass form pickle::Value uses).
+
+std::uint32_t decode_utf8(const unsigned char*& p) noexcept;
+// The code point of a 1-character str below U+0100, or -1.
+int single_latin1_char(std::string_view s) noexcept;
+// Protocol 0 str text: raw-unicode-escape, plus the characters that would break the line.
+void raw_unicode_escape(std::string_view utf8, std::string& out);
+// Python's repr() of a float (the shortest round-tripping digits, repr's fixed/exponent choice).
+std::string float_repr(double x);
+// Minimal little-endian two's complement of a BigInt node (CPython's encode_long).
+std::string encode_long(const BigIntNode& n);
+std::string bigint_decimal(const BigIntNode& n);
+
+// ---------------------------------------------------------------------------------------------
+// Emitters: the opcodes CPython writes for one value at `protocol` (no memo, no boundary).
+
+// PUT / BINPUT / LONG_BINPUT / MEMOIZE for the next memo index `index`.
+inline void emit_memoize(Output& out, int protocol, std::uint64_t index) {
+  if (protocol >= 4) {
+    out.put(op(Op::MEMOIZE));
+  } else if (protocol >= 1) {
+    if (index < 256) {
+      out.put(op(Op::BINPUT), static_cast<char>(index));
+    } else if (index <= 0xFFFFFFFFu) {
+      out.op_u32(op(Op::LONG_BINPUT), static_cast<std::uint32_t>(index));
+    } else {
+      throw PicklingError("memo id too large for LONG_BINPUT");
+    }
+  } else {
+    out.put(op(Op::PUT));
+    out.write(std::to_string(index));
+    out.put('\n');
+  }
+}
+
+inline void emit_get(Output& out, int protocol, std::uint64_t index) {
+  if (protocol >= 1) {
+    if (index < 256) {
+      out.put(op(Op::BINGET), static_cast<char>(index));
+    } else if (index <= 0xFFFFFFFFu) {
+      out.op_u32(op(Op::LONG_BINGET), static_cast<std::uint32_t>(index));
+    } else {
+      throw PicklingError("memo id too large for LONG_BINGET");
+    }
+  } else {
+    out.put(op(Op::GET));
+    out.write(std::to_string(index));
+    out.put('\n');
+  }
+}
+
+inline void emit_bool(Output& out, int protocol, bool b) {
+  if (protocol >= 2) {
+    out.put(b ? op(Op::NEWTRUE) : op(Op::NEWFALSE));
+  } else {
+    out.write(b ? "I01\n" : "I00\n");
+  }
+}
+
+void emit_int_text(Output& out, std::int64_t v);  // protocol 0: INT / LONG text
+
+inline void emit_small_int(Output& out, int protocol, std::int64_t v) {
+  if (protocol >= 1) {
+    if (v >= 0 && v <= 0xFF) {
+      out.put(op(Op::BININT1), static_cast<char>(v));
+      return;
+    }
+    if (v >= 0 && v <= 0xFFFF) {
+      char* p = out.reserve(3);
+      p[0] = op(Op::BININT2);
+      p[1] = static_cast<char>(v);
+      p[2] = static_cast<char>(v >> 8);
+      return;
+    }
+    if (v >= INT32_MIN && v <= INT32_MAX) {
+      out.op_u32(op(Op::BININT), static_cast<std::uint32_t>(static_cast<std::int32_t>(v)));
+      return;
+    }
+    if (protocol >= 2) {
+      std::uint64_t u = static_cast<std::uint64_t>(v);
+      char bytes[9];
+      int n = 0;
+      for (int i = 0; i < 8; ++i) bytes[n++] = static_cast<char>(u >> (8 * i));
+      // Minimal two's complement: drop redundant sign bytes.
+      while (n > 1) {
+        auto last = static_cast<unsigned char>(bytes[n - 1]);
+        auto prev = static_cast<unsigned char>(bytes[n - 2]);
+        if ((last == 0 && !(prev & 0x80)) || (last == 0xFF && (prev & 0x80))) {
+          --n;
+        } else {
+          break;
+        }
+      }
+      char* p = out.reserve(2 + static_cast<std::size_t>(n));
+      p[0] = op(Op::LONG1);
+      p[1] = static_cast<char>(n);
+      std::memcpy(p + 2, bytes, static_cast<std::size_t>(n));
+      return;
+    }
+    out.put(op(Op::LONG));
+    out.write(std::to_string(v));
+    out.write("L\n");
+    return;
+  }
+  emit_int_text(out, v);
+}
+
+// An int above INT64_MAX (unsigned 64-bit values); the rest go through emit_small_int.
+void emit_uint64(Output& out, int protocol, std::uint64_t v);
+void emit_big_int(Output& out, int protocol, const BigIntNode& n);
+
+inline void emit_float(Output& out, int protocol, double f) {
+  if (protocol >= 1) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &f, 8);
+    char* p = out.reserve(9);
+    p[0] = op(Op::BINFLOAT);
+    for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+    return;
+  }
+  out.put(op(Op::FLOAT));
+  out.write(float_repr(f));
+  out.put('\n');
+}
+
+void emit_str_text(Output& out, std::string_view utf8);   // protocol 0
+void emit_long_str(Output& out, int protocol, std::string_view utf8);  // BINUNICODE(8)
+
+// The opcodes of a str (without memoizing).
+inline void emit_str(Output& out, int protocol, std::string_view utf8) {
+  std::size_t n = utf8.size();
+  if (protocol >= 4 && n <= 0xFF) {
+    char* p = out.reserve(2 + n);
+    p[0] = op(Op::SHORT_BINUNICODE);
+    p[1] = static_cast<char>(n);
+    std::memcpy(p + 2, utf8.data(), n);
+    return;
+  }
+  if (protocol == 0) {
+    emit_str_text(out, utf8);
+    return;
+  }
+  emit_long_str(out, protocol, utf8);
+}
+
+// The opcodes of a bytes, protocol ≥ 3 (without memoizing).
+void emit_bytes_opcode(Output& out, int protocol, std::string_view data);
+// BYTEARRAY8 (protocol 5).
+void emit_bytearray8(Output& out, std::string_view data);
+
+}  // namespace pickle::detail
