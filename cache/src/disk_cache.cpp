@@ -183,7 +183,7 @@ Value make_memoizer_entry(Value encoded_params, Value encoded_result) {
 OnDiskCache::OnDiskCache(const std::filesystem::path& sub_dir, OnDiskCacheOptions options)
     : OnDiskCache(InDirectory{},
                   (options.base_dir ? *options.base_dir : default_cache_dir()) / "cache" / sub_dir,
-                  std::move(options)) {}
+                  options) {}  // a copy: the order of evaluation of arguments is unspecified
 
 OnDiskCache::OnDiskCache(InDirectory, std::filesystem::path cache_dir, OnDiskCacheOptions options)
     : cache_dir_(std::move(cache_dir)), options_(std::move(options)) {
