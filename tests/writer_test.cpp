@@ -58,10 +58,6 @@ pickle::ReadOptions corpus_read_options() {
   return options;
 }
 
-// Cases whose round trip cannot be exact, with the reason (see the report in the commit log):
-// a state setter's call result is popped by the pickle itself, so the loaded graph does not hold it.
-bool known_inexact(const std::string& name) { return name == "state_setter"; }
-
 struct Tally {
   std::map<int, std::pair<int, int>> by_protocol;  // protocol → (passed, total)
 };
@@ -70,7 +66,6 @@ void round_trip_file(const std::string& file, int target_minor, Tally& tally) {
   std::vector<Row> rows = corpus(file);
   ASSERT_FALSE(rows.empty()) << file;
   for (const Row& row : rows) {
-    if (known_inexact(row.name)) continue;
     SCOPED_TRACE(file + " " + row.name + " protocol " + std::to_string(row.protocol));
     auto& [passed, total] = tally.by_protocol[row.protocol];
     ++total;

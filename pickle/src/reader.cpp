@@ -634,6 +634,7 @@ class Machine {
   void op_setitems();
   void op_additems();
   void op_pop();
+  void record_state_setter(Slot popped);
   void op_dup();
   void op_mark();
   void op_pop_mark();
@@ -693,6 +694,7 @@ class Machine {
   std::size_t op_offset_ = 0;
   std::size_t pickle_start_ = 0;
   std::uint8_t op_ = 0;
+  std::uint8_t previous_op_ = 0;
   const std::vector<std::string_view>* buffers_ = nullptr;
   const LoadPolicy* policy_ = nullptr;
   std::size_t next_buffer_ = 0;
@@ -711,6 +713,7 @@ Value Machine::run() {
       in_.end_pickle();
       throw UnpicklingError(PyExc::EOFError, "Ran out of input", op_offset_ - pickle_start_);
     }
+    previous_op_ = op_;
     op_ = static_cast<std::uint8_t>(next);
     switch (static_cast<Op>(op_)) {
       case Op::MARK: op_mark(); break;
@@ -1043,9 +1046,24 @@ void Machine::op_pop() {
   if (!marks_.empty() && marks_.back() == sp_) {
     marks_.pop_back();  // a mark on top is what POP removes
     update_push_limit();
+  } else if (previous_op_ == static_cast<std::uint8_t>(Op::REDUCE)) {
+    record_state_setter(pop());
   } else {
     pop();
   }
+}
+
+// CPython writes a state setter as `setter obj state TUPLE2 REDUCE POP` with obj already memoized,
+// and nothing else pops the unmemoized result of a REDUCE: the call is kept on obj as the op that
+// replaces BUILD, so that writing obj again reproduces it.
+void Machine::record_state_setter(Slot popped) {
+  if (popped.tag != Tag::object) return;
+  const auto& call = detail::node<detail::ObjectNode>(popped);
+  if (call.form != ObjectForm::reduce || call.args.tag != Tag::tuple) return;
+  const auto& args = detail::node<detail::SeqNode>(call.args);
+  if (args.size != 2 || args.items[0].tag != Tag::object) return;
+  detail::object_add_op(heap(), detail::node<detail::ObjectNode>(args.items[0]),
+                        ObjectOp::state_setter, call.callable, args.items[1]);
 }
 
 void Machine::op_pop_mark() { sp_ = marker(); }

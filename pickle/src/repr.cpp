@@ -747,6 +747,13 @@ class ReprWriter {
           value(op.first);
           text(")");
           break;
+        case ObjectOp::state_setter:
+          text(" ");
+          value(op.first);
+          text("(self, ");
+          value(op.second);
+          text(")");
+          break;
       }
     }
     if (has_ops) text(">");

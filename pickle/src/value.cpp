@@ -1701,6 +1701,7 @@ Value Value::state() const {
   const auto& object = object_node(*this);
   for (std::size_t i = object.op_count; i-- > 0;) {
     if (object.ops[i].op == ObjectOp::build) return Value(object.ops[i].first, heap_);
+    if (object.ops[i].op == ObjectOp::state_setter) return Value(object.ops[i].second, heap_);
   }
   return Value();
 }

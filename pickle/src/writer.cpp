@@ -1136,6 +1136,10 @@ void Writer::step_object(Task& t) {
         t.end = static_cast<unsigned char>(op(Op::BUILD));
         return;
       }
+      if (e.op == ObjectOp::state_setter) {
+        t.phase = 12;
+        return;
+      }
       std::size_t run = t.pos;
       while (run < o.op_count && run - t.pos < batch_size && o.ops[run].op == e.op) ++run;
       if (protocol == 0) run = t.pos + 1;  // no batches in protocol 0
@@ -1155,6 +1159,28 @@ void Writer::step_object(Task& t) {
       t.phase = 10;
       t.pos = 0;
       save(o.callable);
+      return;
+    }
+    // A state setter: setter, the object itself (memoized: a GET), the state, then the call whose
+    // result is discarded. CPython writes TUPLE2 at every protocol here.
+    case 12:
+      t.phase = 13;
+      save(o.ops[t.pos].first);
+      return;
+    case 13:
+      t.phase = 14;
+      save(t.slot);
+      return;
+    case 14:
+      t.phase = 15;
+      save(o.ops[t.pos].second);
+      return;
+    case 15: {
+      const char call[] = {op(Op::TUPLE2), op(Op::REDUCE), op(Op::POP)};
+      out.write(call, sizeof call);
+      ++t.pos;
+      t.batch_end = t.pos;
+      t.phase = 10;
       return;
     }
     case 20:

@@ -70,6 +70,9 @@ enum class ObjectOp : std::uint8_t {
   append,   // APPEND / APPENDS item `first`
   setitem,  // SETITEM / SETITEMS key `first`, value `second`
   additem,  // ADDITEMS item `first`
+  // A __reduce__ state setter (Python 3.8+): `first`(obj, `second`) was called in place of BUILD
+  // and its result popped (setter obj state TUPLE2 REDUCE POP).
+  state_setter,
 };
 
 namespace detail {
