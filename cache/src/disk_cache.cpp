@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <exception>
 #include <random>
+#include <utility>
 
 #include "pickle/cache.hpp"
 #include "pickle/reader.hpp"
@@ -53,12 +54,42 @@ const std::string& version_header_bytes() {
   return header;
 }
 
+// The state and size of a regular file from its first bytes, without reading the rest; nullopt
+// when it is missing or not a regular file.
+std::optional<std::pair<EntryState, std::uintmax_t>> peek_regular_file(const std::filesystem::path& path);
+
 EntryState state_of(std::string_view content) {
   const std::string& header = version_header_bytes();
   if (content.size() < version_header_size || content.substr(0, version_header_size) != header) {
     return EntryState::wrong_header;
   }
   return content.size() == version_header_size ? EntryState::empty_payload : EntryState::valid;
+}
+
+std::optional<std::pair<EntryState, std::uintmax_t>> peek_regular_file(
+    const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) return std::nullopt;
+    throw CacheOSError(errno, "Cannot open a cache entry", path);
+  }
+  struct stat status {};
+  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  // One byte past the header tells an empty payload from a valid entry.
+  char head[version_header_size + 1];
+  std::size_t got = 0;
+  while (got < sizeof head) {
+    const ssize_t n = ::read(fd, head + got, sizeof head - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return std::make_pair(state_of(std::string_view(head, got)),
+                        static_cast<std::uintmax_t>(status.st_size));
 }
 
 bool unlink_if_present(const std::filesystem::path& path) {
@@ -349,10 +380,10 @@ std::vector<EntryInfo> OnDiskCache::scan() {
     if (!S_ISREG(status.st_mode)) {
       info.state = EntryState::not_a_file;
     } else {
-      std::optional<std::string> content = read_regular_file(item.path());
-      if (!content) continue;
-      info.file_size = content->size();
-      info.state = state_of(*content);
+      auto peeked = peek_regular_file(item.path());
+      if (!peeked) continue;  // removed or replaced meanwhile
+      info.state = peeked->first;
+      info.file_size = peeked->second;
     }
     entries.push_back(std::move(info));
   }
