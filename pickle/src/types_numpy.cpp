@@ -1,0 +1,656 @@
+// numpy arrays, dtypes and scalars, read from numpy's reductions without numpy (see
+// pickle/types/numpy.hpp) and written back in them.
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <complex>
+#include <limits>
+
+#include "pickle/types.hpp"
+#include "repr_text.hpp"
+#include "types_internal.hpp"
+
+namespace pickle::types {
+
+using internal::is_global;
+using internal::malformed;
+using internal::small_int;
+
+namespace numpy {
+
+namespace {
+
+// numpy 2 allows 64 dimensions (numpy 1: 32).
+constexpr std::size_t max_dimensions = 64;
+
+bool valid_kind(char kind) {
+  switch (kind) {
+    case 'b': case 'i': case 'u': case 'f': case 'c': case 'S': case 'U': case 'V': case 'M':
+    case 'm': case 'O':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool valid_itemsize(char kind, std::size_t size) {
+  switch (kind) {
+    case 'b': return size == 1;
+    case 'i': case 'u': return size == 1 || size == 2 || size == 4 || size == 8;
+    case 'f': return size == 2 || size == 4 || size == 8 || size == 16;
+    case 'c': return size == 8 || size == 16 || size == 32;
+    case 'M': case 'm': case 'O': return size == 8;
+    case 'U': return size % 4 == 0;
+    default: return true;  // S, V: any size
+  }
+}
+
+bool has_byte_order(char kind, std::size_t itemsize) {
+  return !(kind == 'S' || kind == 'V' || kind == 'O' || kind == 'b' || itemsize == 1);
+}
+
+}  // namespace
+
+Dtype Dtype::parse(std::string_view code) {
+  const auto garbage = [&]() -> Error {
+    return Error(PyExc::TypeError, "data type '" + std::string(code) + "' not understood");
+  };
+  Dtype d;
+  std::string_view rest = code;
+  char order = 0;
+  if (!rest.empty() && (rest[0] == '<' || rest[0] == '>' || rest[0] == '|' || rest[0] == '=')) {
+    order = rest[0] == '=' ? '<' : rest[0];
+    rest.remove_prefix(1);
+  }
+  if (rest.size() < 2 || !valid_kind(rest[0])) throw garbage();
+  d.kind = rest[0];
+  std::size_t count = 0;
+  const auto result = std::from_chars(rest.data() + 1, rest.data() + rest.size(), count);
+  if (result.ec != std::errc() || result.ptr != rest.data() + rest.size() || count > (std::size_t(1) << 31)) {
+    throw garbage();
+  }
+  d.itemsize = d.kind == 'U' ? count * 4 : count;
+  if (!valid_itemsize(d.kind, d.itemsize)) throw garbage();
+  d.byteorder = has_byte_order(d.kind, d.itemsize) ? (order == '>' ? '>' : '<') : '|';
+  return d;
+}
+
+std::string Dtype::code() const {
+  return std::string(1, kind) + std::to_string(kind == 'U' ? itemsize / 4 : itemsize);
+}
+
+std::string Dtype::name() const {
+  std::string base;
+  switch (kind) {
+    case 'b': return "bool";
+    case 'i': base = "int" + std::to_string(itemsize * 8); break;
+    case 'u': base = "uint" + std::to_string(itemsize * 8); break;
+    case 'f': base = "float" + std::to_string(itemsize * 8); break;
+    case 'c': base = "complex" + std::to_string(itemsize * 8); break;
+    case 'O': return "object";
+    case 'S': return "S" + std::to_string(itemsize);
+    case 'V': return "V" + std::to_string(itemsize);
+    default: return std::string(1, byteorder) + code();
+  }
+  if (byteorder == '>') return std::string(">") + code();
+  return base;
+}
+
+std::size_t Array::size() const {
+  std::size_t count = 1;
+  for (const std::size_t dim : shape) count *= dim;
+  return count;
+}
+
+void Array::check_element_type(std::size_t element_size, char type_kind) const {
+  const bool kind_ok = dtype.kind == type_kind;
+  if (!kind_ok || element_size != dtype.itemsize) {
+    throw TypeMismatch("the array's dtype is " + dtype.name() + "; the element type asked for differs");
+  }
+}
+
+std::size_t Array::byte_offset(std::span<const std::size_t> index) const {
+  if (index.size() != shape.size()) {
+    throw Error(PyExc::IndexError, "an index of " + std::to_string(index.size()) + " numbers for a " +
+                                       std::to_string(shape.size()) + "-dimensional array");
+  }
+  std::size_t offset = 0;
+  for (std::size_t axis = 0; axis < shape.size(); ++axis) {
+    if (index[axis] >= shape[axis]) {
+      throw Error(PyExc::IndexError, "index " + std::to_string(index[axis]) + " is out of bounds for axis " +
+                                         std::to_string(axis) + " with size " + std::to_string(shape[axis]));
+    }
+    offset += index[axis] * static_cast<std::size_t>(strides[axis]);
+  }
+  if (offset + dtype.itemsize > data.size()) throw Error(PyExc::IndexError, "element outside the array's data");
+  return offset;
+}
+
+void Array::read_element(std::size_t offset, void* out, std::size_t element_size) const {
+  auto* bytes = static_cast<unsigned char*>(out);
+  std::memcpy(bytes, data.data() + offset, element_size);
+  if (dtype.byteorder == '>') {
+    // Complex numbers swap each part on its own.
+    const std::size_t part = dtype.kind == 'c' ? element_size / 2 : element_size;
+    for (std::size_t start = 0; start < element_size; start += part) std::reverse(bytes + start, bytes + start + part);
+  }
+}
+
+namespace {
+
+std::vector<std::ptrdiff_t> contiguous_strides(const std::vector<std::size_t>& shape, std::size_t itemsize,
+                                               bool fortran) {
+  std::vector<std::ptrdiff_t> strides(shape.size());
+  std::size_t step = itemsize;
+  // numpy's rule: a zero-length dimension counts as 1 when computing the other strides.
+  if (fortran) {
+    for (std::size_t axis = 0; axis < shape.size(); ++axis) {
+      strides[axis] = static_cast<std::ptrdiff_t>(step);
+      if (shape[axis] != 0) step *= shape[axis];
+    }
+  } else {
+    for (std::size_t axis = shape.size(); axis-- > 0;) {
+      strides[axis] = static_cast<std::ptrdiff_t>(step);
+      if (shape[axis] != 0) step *= shape[axis];
+    }
+  }
+  return strides;
+}
+
+// The byte size shape × itemsize, refusing what does not fit (numpy: "array is too big").
+std::size_t checked_byte_size(const std::vector<std::size_t>& shape, std::size_t itemsize) {
+  std::size_t total = itemsize;
+  bool empty = false;
+  std::size_t nonzero = itemsize;
+  for (const std::size_t dim : shape) {
+    if (dim == 0) empty = true;
+    if (dim != 0 && nonzero > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / dim) {
+      throw Error(PyExc::ValueError, "array is too big; `arr.size * arr.dtype.itemsize` is larger than the maximum possible size.");
+    }
+    if (dim != 0) nonzero *= dim;
+  }
+  total = empty ? 0 : nonzero;
+  return total;
+}
+
+}  // namespace
+
+Array Array::from_bytes(Dtype dtype, std::vector<std::size_t> shape, std::string_view bytes, bool fortran_order) {
+  if (dtype.kind == 'O') throw TypeMismatch("object arrays hold Python objects: build them as generic Values");
+  if (shape.size() > max_dimensions) throw Error(PyExc::ValueError, "too many dimensions");
+  if (checked_byte_size(shape, dtype.itemsize) != bytes.size()) {
+    throw Error(PyExc::ValueError, "buffer size does not match array size");
+  }
+  Array array;
+  array.dtype = std::move(dtype);
+  array.dtype.source = Value();
+  array.storage = Value::bytes(bytes);
+  const std::string_view stored = array.storage.as_bytes();
+  array.data = std::as_bytes(std::span<const char>(stored.data(), stored.size()));
+  array.shape = std::move(shape);
+  array.fortran_order = fortran_order;
+  array.strides = contiguous_strides(array.shape, array.dtype.itemsize, fortran_order);
+  return array;
+}
+
+// --- repr -----------------------------------------------------------------------------------------
+
+namespace {
+
+// numpy's default integer, float and complex, and bool, are not named in an array's repr.
+bool implicit_dtype(const Dtype& d) {
+  if (d.byteorder == '>') return false;
+  return (d.kind == 'i' && d.itemsize == 8) || (d.kind == 'f' && d.itemsize == 8) ||
+         (d.kind == 'c' && d.itemsize == 16) || d.kind == 'b';
+}
+
+std::optional<double> float_element(const Array& a, std::size_t offset) {
+  if (a.dtype.itemsize == 8) {
+    double v;
+    std::memcpy(&v, a.data.data() + offset, 8);
+    if (a.dtype.byteorder == '>') v = std::bit_cast<double>(__builtin_bswap64(std::bit_cast<std::uint64_t>(v)));
+    return v;
+  }
+  if (a.dtype.itemsize == 4) {
+    float v;
+    std::memcpy(&v, a.data.data() + offset, 4);
+    if (a.dtype.byteorder == '>') v = std::bit_cast<float>(__builtin_bswap32(std::bit_cast<std::uint32_t>(v)));
+    return v;
+  }
+  return std::nullopt;
+}
+
+// An integer element's decimal text.
+std::string int_element(const Array& a, std::size_t offset) {
+  unsigned char bytes[8] = {};
+  std::memcpy(bytes, a.data.data() + offset, a.dtype.itemsize);
+  if (a.dtype.byteorder == '>') std::reverse(bytes, bytes + a.dtype.itemsize);
+  std::uint64_t raw = 0;
+  for (std::size_t i = a.dtype.itemsize; i-- > 0;) raw = (raw << 8) | bytes[i];
+  if (a.dtype.kind == 'u') return std::to_string(raw);
+  const unsigned bits = static_cast<unsigned>(a.dtype.itemsize * 8);
+  std::int64_t value = static_cast<std::int64_t>(raw);
+  if (bits < 64 && (raw >> (bits - 1)) != 0) value = static_cast<std::int64_t>(raw | (~std::uint64_t{0} << bits));
+  return std::to_string(value);
+}
+
+// numpy's positional float format for an array whose values all print without exponents: the
+// shortest round-trip digits (at most 8 after the point), integer parts right-aligned, fractions
+// left-aligned, and "1." for integral values. nullopt where numpy would switch to scientific
+// notation or print nan/inf, which are not attempted.
+std::optional<std::vector<std::string>> float_texts(const std::vector<double>& values, bool is_float32) {
+  double max_abs = 0;
+  double min_abs = std::numeric_limits<double>::infinity();
+  for (const double v : values) {
+    if (!std::isfinite(v)) return std::nullopt;
+    const double m = std::fabs(v);
+    max_abs = std::max(max_abs, m);
+    if (m != 0) min_abs = std::min(min_abs, m);
+  }
+  if (max_abs >= 1e8 || (min_abs != std::numeric_limits<double>::infinity() && (min_abs < 1e-4 || max_abs / min_abs > 1e3))) {
+    return std::nullopt;
+  }
+  std::vector<std::pair<std::string, std::string>> parts;  // integer part with sign, fraction digits
+  std::size_t int_width = 0;
+  std::size_t frac_width = 0;
+  for (const double v : values) {
+    char buffer[64];
+    const auto result = is_float32 ? std::to_chars(buffer, buffer + sizeof buffer, static_cast<float>(v), std::chars_format::fixed)
+                                   : std::to_chars(buffer, buffer + sizeof buffer, v, std::chars_format::fixed);
+    std::string text(buffer, result.ptr);
+    const std::size_t point = text.find('.');
+    std::string whole = point == std::string::npos ? text : text.substr(0, point);
+    std::string fraction = point == std::string::npos ? "" : text.substr(point + 1);
+    if (fraction.size() > 8) return std::nullopt;
+    if (whole == "-0" && std::signbit(v)) whole = "-0";
+    int_width = std::max(int_width, whole.size());
+    frac_width = std::max(frac_width, fraction.size());
+    parts.emplace_back(std::move(whole), std::move(fraction));
+  }
+  std::vector<std::string> texts;
+  for (auto& [whole, fraction] : parts) {
+    std::string text(int_width - whole.size(), ' ');
+    text += whole + "." + fraction;
+    text.append(frac_width - fraction.size(), ' ');
+    texts.push_back(std::move(text));
+  }
+  return texts;
+}
+
+}  // namespace
+
+std::optional<std::string> array_repr(const Array& a) {
+  constexpr std::size_t line_width = 75;
+  const char kind = a.dtype.kind;
+  if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f') return std::nullopt;
+  if (kind == 'f' && a.dtype.itemsize != 4 && a.dtype.itemsize != 8) return std::nullopt;
+  const std::size_t count = a.size();
+  if (count > 1000) return std::nullopt;  // numpy summarises with "..." past its threshold
+  const std::string suffix = implicit_dtype(a.dtype) ? "" : ", dtype=" + a.dtype.name();
+  if (count == 0) {
+    std::string out = "array([]";
+    if (a.shape.size() != 1) {
+      out += ", shape=(";
+      for (std::size_t i = 0; i < a.shape.size(); ++i) out += (i ? ", " : "") + std::to_string(a.shape[i]);
+      out += a.shape.size() == 1 ? ",)" : ")";
+    }
+    // An empty array always names its dtype.
+    return out + ", dtype=" + a.dtype.name() + ")";
+  }
+  // Element texts in C order.
+  std::vector<std::string> texts;
+  std::vector<double> floats;
+  std::vector<std::size_t> index(a.shape.size(), 0);
+  for (std::size_t n = 0; n < count; ++n) {
+    std::size_t offset = 0;
+    for (std::size_t axis = 0; axis < a.shape.size(); ++axis) offset += index[axis] * static_cast<std::size_t>(a.strides[axis]);
+    if (kind == 'b') {
+      texts.push_back(a.data[offset] != std::byte{0} ? "True" : "False");
+    } else if (kind == 'f') {
+      floats.push_back(*float_element(a, offset));
+    } else {
+      texts.push_back(int_element(a, offset));
+    }
+    for (std::size_t axis = a.shape.size(); axis-- > 0;) {
+      if (++index[axis] < a.shape[axis]) break;
+      index[axis] = 0;
+    }
+  }
+  if (kind == 'f') {
+    auto formatted = float_texts(floats, a.dtype.itemsize == 4);
+    if (!formatted) return std::nullopt;
+    texts = std::move(*formatted);
+  } else {
+    std::size_t width = 0;
+    for (const auto& t : texts) width = std::max(width, t.size());
+    for (auto& t : texts) t.insert(0, width - t.size(), ' ');
+  }
+  if (a.shape.empty()) {
+    std::string value = texts[0];
+    value.erase(0, value.find_first_not_of(' '));
+    while (!value.empty() && value.back() == ' ') value.pop_back();
+    return "array(" + value + suffix + ")";
+  }
+  // Nested brackets; rows of the last axis on one line each, blank lines between higher blocks.
+  std::string out = "array(";
+  const std::string indent(6, ' ');
+  const std::size_t ndim = a.shape.size();
+  std::vector<std::size_t> position(ndim, 0);
+  out.append(ndim, '[');
+  for (std::size_t n = 0; n < count; ++n) {
+    out += texts[n];
+    std::size_t axis = ndim;
+    std::size_t closed = 0;
+    while (axis-- > 0) {
+      if (++position[axis] < a.shape[axis]) break;
+      position[axis] = 0;
+      ++closed;
+    }
+    if (n + 1 == count) {
+      out.append(ndim, ']');
+      break;
+    }
+    if (closed == 0) {
+      out += ", ";
+    } else {
+      out.append(closed, ']');
+      out += ",";
+      out.append(closed, '\n');
+      out += indent;
+      out.append(ndim - closed, ' ');
+      out.append(closed, '[');
+    }
+  }
+  out += suffix + ")";
+  // Lines numpy would wrap are not attempted.
+  std::size_t line_start = 0;
+  while (line_start <= out.size()) {
+    std::size_t end = out.find('\n', line_start);
+    if (end == std::string::npos) end = out.size();
+    if (end - line_start > line_width) return std::nullopt;
+    line_start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace numpy
+
+namespace {
+
+using numpy::Array;
+using numpy::Dtype;
+using numpy::Generation;
+using numpy::Scalar;
+
+std::string_view core_module(Generation g, std::string_view submodule) {
+  if (submodule == "multiarray") return g == Generation::numpy2 ? "numpy._core.multiarray" : "numpy.core.multiarray";
+  return g == Generation::numpy2 ? "numpy._core.numeric" : "numpy.core.numeric";
+}
+
+std::optional<Generation> generation_of(const Value& callable, std::string_view submodule,
+                                        std::string_view name) {
+  if (callable.kind() != Kind::global || callable.qualname() != name) return std::nullopt;
+  if (callable.module() == core_module(Generation::numpy1, submodule)) return Generation::numpy1;
+  if (callable.module() == core_module(Generation::numpy2, submodule)) return Generation::numpy2;
+  return std::nullopt;
+}
+
+// The numbers numpy writes in a dtype state for what it does not compute from the code.
+int state_elsize(const Dtype& d) { return d.kind == 'S' || d.kind == 'U' || d.kind == 'V' ? static_cast<int>(d.itemsize) : -1; }
+int state_alignment(const Dtype& d) {
+  if (d.kind == 'U') return 4;
+  return d.kind == 'S' || d.kind == 'V' ? 1 : -1;
+}
+int state_flags(const Dtype& d) { return d.kind == 'O' ? 63 : 0; }
+
+Dtype read_dtype(const Value& object) {
+  constexpr std::string_view type = "numpy.dtype";
+  if (object.kind() != Kind::object || object.object_form() != ObjectForm::reduce ||
+      !is_global(object.callable(), "numpy", "dtype")) {
+    malformed(type, "not a numpy.dtype(...) call");
+  }
+  const auto args = internal::tuple_items(object.args(), type);
+  if (args.size() != 3 || !args[0].is_str() || !args[1].is_bool() || args[1].as_bool() || !args[2].is_bool() ||
+      !args[2].as_bool()) {
+    malformed(type, "arguments are not (code, False, True)");
+  }
+  const auto ops = object.object_ops();
+  if (ops.size() != 1 || std::get<0>(ops[0]) != ObjectOp::build) malformed(type, "no state");
+  const Value& state = std::get<1>(ops[0]);
+  if (state.kind() != Kind::tuple || (state.size() != 8 && state.size() != 9)) malformed(type, "state is not an 8- or 9-tuple");
+  const auto items = state.items();
+  const std::int64_t version = small_int(items[0], type, "version");
+  if (version != (items.size() == 9 ? 4 : 3)) malformed(type, "unsupported state version");
+  Dtype d;
+  const std::string_view code = args[0].as_str();
+  if (code.size() > 1 && code[0] == 'V' && !(items[3].is_none() && items[4].is_none())) {
+    throw TypeMismatch("a structured dtype (fields " + pickle::repr(items[3]) +
+                       "): its records are kept as the generic Value");
+  }
+  try {
+    d = Dtype::parse(code);
+  } catch (const Error& e) {
+    malformed(type, e.what());
+  }
+  if (!items[1].is_str() || items[1].as_str().size() != 1) malformed(type, "byte order is not a 1-character str");
+  const char order = items[1].as_str()[0];
+  if (order != '<' && order != '>' && order != '|') malformed(type, "unknown byte order");
+  if (order == '|' ? numpy::has_byte_order(d.kind, d.itemsize) : !numpy::has_byte_order(d.kind, d.itemsize)) {
+    // numpy writes '|' exactly for the types without a byte order.
+    malformed(type, "byte order '" + std::string(1, order) + "' for " + std::string(code));
+  }
+  d.byteorder = order;
+  if (!items[2].is_none()) throw TypeMismatch("a subarray dtype: kept as the generic Value");
+  if (!items[3].is_none() || !items[4].is_none()) throw TypeMismatch("a structured dtype: kept as the generic Value");
+  if (small_int(items[5], type, "elsize") != state_elsize(d) || small_int(items[6], type, "alignment") != state_alignment(d) ||
+      small_int(items[7], type, "flags") != state_flags(d)) {
+    malformed(type, "element size, alignment or flags differ from numpy's for " + std::string(code));
+  }
+  if (items.size() == 9) d.metadata = items[8];
+  if ((d.kind == 'M' || d.kind == 'm') && items.size() != 9) malformed(type, "datetime dtype without its unit");
+  d.source = object;
+  return d;
+}
+
+std::vector<std::size_t> read_shape(const Value& shape_value, std::string_view type) {
+  if (shape_value.kind() != Kind::tuple) malformed(type, "shape is not a tuple");
+  if (shape_value.size() > numpy::max_dimensions) malformed(type, "too many dimensions");
+  std::vector<std::size_t> shape;
+  for (const Value& dim : shape_value.items()) {
+    const std::int64_t n = small_int(dim, type, "a dimension");
+    if (n < 0) malformed(type, "negative dimensions are not allowed");
+    shape.push_back(static_cast<std::size_t>(n));
+  }
+  return shape;
+}
+
+void attach_data(Array& array, const Value& storage, std::string_view type) {
+  if (array.dtype.kind == 'O') throw TypeMismatch("an object array: its items are Python objects, kept as the generic Value");
+  const std::string_view bytes = storage.as_bytes();
+  if (numpy::checked_byte_size(array.shape, array.dtype.itemsize) != bytes.size()) {
+    malformed(type, "buffer size does not match array size");
+  }
+  array.storage = storage;
+  array.data = std::as_bytes(std::span<const char>(bytes.data(), bytes.size()));
+  array.strides = numpy::contiguous_strides(array.shape, array.dtype.itemsize, array.fortran_order);
+}
+
+std::optional<Typed> recognize_reconstruct(const Value& object) {
+  constexpr std::string_view type = "numpy.ndarray";
+  if (object.object_form() != ObjectForm::reduce) return std::nullopt;
+  const auto generation = generation_of(object.callable(), "multiarray", "_reconstruct");
+  if (!generation) return std::nullopt;
+  const auto args = internal::tuple_items(object.args(), type);
+  if (args.size() != 3 || !is_global(args[0], "numpy", "ndarray")) {
+    // A subclass (numpy.ma, numpy.matrix, …) or another _reconstruct call: generic.
+    throw TypeMismatch("a numpy.ndarray subclass or unusual _reconstruct call: kept as the generic Value");
+  }
+  if (args[1].kind() != Kind::tuple || args[1].size() != 1 || !(args[1][0] == Value(0)) ||
+      args[2].kind() != Kind::bytes || args[2].as_bytes() != "b") {
+    malformed(type, "_reconstruct arguments are not (ndarray, (0,), b'b')");
+  }
+  const auto ops = object.object_ops();
+  if (ops.size() != 1 || std::get<0>(ops[0]) != ObjectOp::build) malformed(type, "no state");
+  const Value& state = std::get<1>(ops[0]);
+  if (state.kind() != Kind::tuple || state.size() != 5) malformed(type, "state is not a 5-tuple");
+  const auto items = state.items();
+  if (small_int(items[0], type, "version") != 1) malformed(type, "unsupported state version");
+  Array array;
+  array.generation = *generation;
+  array.shape = read_shape(items[1], type);
+  array.dtype = read_dtype(items[2]);
+  if (!items[3].is_bool()) malformed(type, "is_fortran is not a bool");
+  array.fortran_order = items[3].as_bool();
+  if (array.dtype.kind == 'O') {
+    throw TypeMismatch("an object array (dtype=object): its items are Python objects, kept as the generic Value");
+  }
+  if (items[4].kind() != Kind::bytes) malformed(type, "data is not bytes");
+  attach_data(array, items[4], type);
+  return Typed(std::move(array));
+}
+
+std::optional<Typed> recognize_frombuffer(const Value& object) {
+  constexpr std::string_view type = "numpy.ndarray";
+  if (object.object_form() != ObjectForm::reduce) return std::nullopt;
+  const auto generation = generation_of(object.callable(), "numeric", "_frombuffer");
+  if (!generation) return std::nullopt;
+  if (!object.object_ops().empty()) malformed(type, "unexpected state after _frombuffer");
+  const auto args = internal::tuple_items(object.args(), type);
+  if (args.size() != 4) malformed(type, "_frombuffer takes 4 arguments");
+  const Kind buffer_kind = args[0].kind();
+  if (buffer_kind != Kind::buffer && buffer_kind != Kind::bytes && buffer_kind != Kind::bytearray) {
+    malformed(type, "_frombuffer data is not a buffer");
+  }
+  Array array;
+  array.generation = *generation;
+  array.from_buffer = true;
+  array.dtype = read_dtype(args[1]);
+  array.shape = read_shape(args[2], type);
+  if (!args[3].is_str() || (args[3].as_str() != "C" && args[3].as_str() != "F")) malformed(type, "order is not 'C' or 'F'");
+  array.fortran_order = args[3].as_str() == "F";
+  attach_data(array, args[0], type);
+  return Typed(std::move(array));
+}
+
+std::optional<Typed> recognize_scalar(const Value& object) {
+  constexpr std::string_view type = "numpy scalar";
+  if (object.object_form() != ObjectForm::reduce) return std::nullopt;
+  const auto generation = generation_of(object.callable(), "multiarray", "scalar");
+  if (!generation) return std::nullopt;
+  if (!object.object_ops().empty()) malformed(type, "unexpected state");
+  const auto args = internal::tuple_items(object.args(), type);
+  if (args.size() != 2) malformed(type, "scalar takes 2 arguments");
+  Scalar scalar;
+  scalar.generation = *generation;
+  scalar.dtype = read_dtype(args[0]);
+  if (scalar.dtype.kind == 'O') throw TypeMismatch("an object scalar: kept as the generic Value");
+  if (args[1].kind() != Kind::bytes) malformed(type, "data is not bytes");
+  scalar.data = std::string(args[1].as_bytes());
+  if (scalar.data.size() != scalar.dtype.itemsize) malformed(type, "data size does not match the dtype");
+  return Typed(std::move(scalar));
+}
+
+std::optional<Typed> recognize_dtype(const Value& object) { return Typed(read_dtype(object)); }
+
+}  // namespace
+
+namespace internal {
+
+void add_numpy_recognizers(Registry& registry) {
+  for (const Generation g : {Generation::numpy1, Generation::numpy2}) {
+    registry.add(std::string(core_module(g, "multiarray")), "_reconstruct", recognize_reconstruct);
+    registry.add(std::string(core_module(g, "numeric")), "_frombuffer", recognize_frombuffer);
+    registry.add(std::string(core_module(g, "multiarray")), "scalar", recognize_scalar);
+  }
+  registry.add("numpy", "dtype", recognize_dtype);
+}
+
+Value numpy_to_value(const Dtype& d, const ConvertOptions&) {
+  if (!d.source.is_none()) {
+    try {
+      if (read_dtype(d.source) == d && same_graph(read_dtype(d.source).metadata, d.metadata)) return d.source;
+    } catch (const Error&) {
+    }
+  }
+  if (!numpy::valid_kind(d.kind) || !numpy::valid_itemsize(d.kind, d.itemsize)) {
+    throw TypeMismatch("not a numpy dtype numpy could pickle: " + std::string(1, d.kind) + std::to_string(d.itemsize));
+  }
+  if ((d.kind == 'M' || d.kind == 'm') && d.metadata.is_none()) {
+    throw TypeMismatch("a datetime64/timedelta64 dtype needs its unit metadata (load one to copy it)");
+  }
+  Value object = Value::object(ObjectForm::reduce, Value::global("numpy", "dtype"),
+                               Value::tuple({Value(d.code()), Value(false), Value(true)}));
+  const char order = numpy::has_byte_order(d.kind, d.itemsize) ? (d.byteorder == '>' ? '>' : '<') : '|';
+  std::vector<Value> state{Value(d.metadata.is_none() ? 3 : 4), Value(std::string(1, order)), Value(), Value(), Value(),
+                           Value(state_elsize(d)), Value(state_alignment(d)), Value(state_flags(d))};
+  if (!d.metadata.is_none()) state.push_back(d.metadata);
+  object.add_object_op(ObjectOp::build, Value::tuple(std::span<const Value>(state)));
+  return object;
+}
+
+Value numpy_to_value(const Array& a, const ConvertOptions& options) {
+  if (a.dtype.kind == 'O') throw TypeMismatch("object arrays are written from their generic Value");
+  if (numpy::checked_byte_size(a.shape, a.dtype.itemsize) != a.data.size()) {
+    throw Error(PyExc::ValueError, "buffer size does not match array size");
+  }
+  std::vector<Value> dims;
+  for (const std::size_t dim : a.shape) dims.emplace_back(dim);
+  const Value shape = Value::tuple(std::span<const Value>(dims));
+  const Value dtype = numpy_to_value(a.dtype, options);
+  const std::string_view bytes(reinterpret_cast<const char*>(a.data.data()), a.data.size());
+  const bool storage_is_data = a.storage.kind() != Kind::none && a.storage.as_bytes().data() == bytes.data() &&
+                               a.storage.as_bytes().size() == bytes.size();
+  if (a.from_buffer && options.protocol >= 5) {
+    // A PickleBuffer of a writable array: BYTEARRAY8 in band (or the out-of-band buffer as loaded).
+    const Value buffer = storage_is_data ? a.storage : Value::bytearray(bytes);
+    return Value::object(ObjectForm::reduce, Value::global(core_module(a.generation, "numeric"), "_frombuffer"),
+                         Value::tuple({buffer, dtype, shape, Value(a.fortran_order ? "F" : "C")}));
+  }
+  const Value data = storage_is_data && a.storage.kind() == Kind::bytes ? a.storage : Value::bytes(bytes);
+  Value object = Value::object(
+      ObjectForm::reduce, Value::global(core_module(a.generation, "multiarray"), "_reconstruct"),
+      Value::tuple({Value::global("numpy", "ndarray"), Value::tuple({Value(0)}), Value::bytes("b")}));
+  const bool fortran = a.fortran_order && a.shape.size() > 1;
+  object.add_object_op(ObjectOp::build, Value::tuple({Value(1), shape, dtype, Value(fortran), data}));
+  return object;
+}
+
+Value numpy_to_value(const Scalar& s, const ConvertOptions& options) {
+  if (s.data.size() != s.dtype.itemsize) throw Error(PyExc::ValueError, "scalar data size does not match the dtype");
+  return Value::object(ObjectForm::reduce, Value::global(core_module(s.generation, "multiarray"), "scalar"),
+                       Value::tuple({numpy_to_value(s.dtype, options), Value::bytes(s.data)}));
+}
+
+std::optional<std::string> numpy_repr(const Dtype& d) {
+  if (d.kind == 'M' || d.kind == 'm' || d.kind == 'O') return std::nullopt;
+  std::string out = "dtype(";
+  pickle::detail::append_str_repr(out, d.name());
+  return out + ")";
+}
+
+std::optional<std::string> numpy_repr(const Scalar& s) {
+  Array array;
+  array.dtype = s.dtype;
+  array.data = std::as_bytes(std::span<const char>(s.data.data(), s.data.size()));
+  std::string text;
+  std::string type_name;
+  if (s.dtype.kind == 'b') {
+    const bool value = s.data[0] != 0;
+    if (s.generation == Generation::numpy2) return value ? "np.True_" : "np.False_";
+    return value ? "True" : "False";
+  }
+  if (s.dtype.kind == 'i' || s.dtype.kind == 'u') {
+    text = numpy::int_element(array, 0);
+  } else if (s.dtype.kind == 'f' && s.dtype.itemsize == 8) {
+    pickle::detail::append_float_repr(text, *numpy::float_element(array, 0));
+  } else {
+    return std::nullopt;
+  }
+  if (s.generation == Generation::numpy1) return text;
+  return "np." + s.dtype.name() + "(" + text + ")";
+}
+
+}  // namespace internal
+
+}  // namespace pickle::types
