@@ -5,6 +5,7 @@
 #include <unicode/uchar.h>
 
 #include <charconv>
+#include <deque>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "repr_text.hpp"
+#include "types_repr.hpp"
 #include "unicode.hpp"
 #include "value_impl.hpp"
 
@@ -495,7 +497,9 @@ struct Piece {
 
 class ReprWriter {
  public:
-  ReprWriter(std::string& out, std::size_t max_size) : out_(out), max_size_(max_size) {}
+  ReprWriter(std::string& out, std::size_t max_size, detail::Heap* heap = nullptr,
+             bool typed_objects = false)
+      : out_(out), max_size_(max_size), heap_(heap), typed_objects_(typed_objects) {}
 
   void run(Slot root) {
     enter(root);
@@ -665,7 +669,29 @@ class ReprWriter {
     out_ += ')';
   }
 
+  // Objects pickle/types.hpp recognises print as Python prints them; their parts (dict items, …)
+  // are values of this same graph, printed by this walk.
+  bool enter_typed(Slot s) {
+    auto typed = detail::typed_repr(Value(s, heap_));
+    if (!typed) return false;
+    if (!begin(s, "...")) return true;
+    std::vector<Piece> p;
+    for (auto& piece : *typed) {
+      if (piece.value) {
+        p.push_back({{}, piece.value->slot(), false});
+        typed_values_.push_back(std::move(*piece.value));
+      } else {
+        typed_texts_.push_back(std::move(piece.text));
+        p.push_back({typed_texts_.back(), Slot(), true});
+      }
+    }
+    piece_lists_.push_back(std::move(p));
+    frames_.push_back({FrameKind::pieces, s});
+    return true;
+  }
+
   void enter_object(Slot s) {
+    if (typed_objects_ && enter_typed(s)) return;
     if (!begin(s, "<...>")) return;
     const auto& object = detail::node<ObjectNode>(s);
     std::vector<Piece> p;
@@ -834,6 +860,10 @@ class ReprWriter {
   std::vector<std::vector<Piece>> piece_lists_;
   std::unordered_set<const Node*> in_progress_;
   FixedHasher hasher_;
+  detail::Heap* heap_;
+  bool typed_objects_;
+  std::deque<std::string> typed_texts_;  // a deque: the pieces keep views of these
+  std::vector<Value> typed_values_;
 };
 
 }  // namespace
@@ -842,7 +872,7 @@ std::string repr(const Value& value) { return repr(value, ReprOptions{}); }
 
 std::string repr(const Value& value, const ReprOptions& options) {
   std::string out;
-  ReprWriter(out, options.max_size).run(value.slot());
+  ReprWriter(out, options.max_size, value.heap(), options.typed_objects).run(value.slot());
   return out;
 }
 

@@ -49,6 +49,9 @@ struct ReprOptions {
   // few hundred bytes of pickle can have a repr of 10^10 characters; past max_size, repr throws
   // pickle::Error(PyExc::MemoryError).
   std::size_t max_size = static_cast<std::size_t>(-1);
+  // Objects that pickle/types.hpp recognises (datetime, Decimal, OrderedDict, numpy arrays, …)
+  // print as Python prints them: datetime.date(2024, 2, 29). false: the generic object form above.
+  bool typed_objects = true;
 };
 
 std::string repr(const Value& value, const ReprOptions& options);
