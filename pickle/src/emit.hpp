@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <string_view>
@@ -312,5 +313,29 @@ inline void emit_str(Output& out, int protocol, std::string_view utf8) {
 void emit_bytes_opcode(Output& out, int protocol, std::string_view data);
 // BYTEARRAY8 (protocol 5).
 void emit_bytearray8(Output& out, std::string_view data);
+
+}  // namespace pickle::detail
+
+namespace pickle {
+class Value;
+struct WriteOptions;
+}  // namespace pickle
+
+namespace pickle::detail {
+
+// A Value writer (writer.cpp) continuing another writer's stream: the typed writer hands it its
+// Output and next memo index for each embedded Value or global, so memo numbering stays dense and
+// what the Value writer shares (globals, interned module names, CPython's singletons) stays shared
+// across calls.
+class ValueEmbedding {
+ public:
+  virtual ~ValueEmbedding() = default;
+  virtual void value(Output& out, std::uint64_t& next_index, const Value& v) = 0;
+  // A class or function by reference (GLOBAL / STACK_GLOBAL, memoized; GET when written before).
+  virtual void global(Output& out, std::uint64_t& next_index, std::string_view module,
+                      std::string_view qualname) = 0;
+};
+// `options.protocol` must be resolved (0–5).
+std::unique_ptr<ValueEmbedding> make_value_embedding(const WriteOptions& options);
 
 }  // namespace pickle::detail

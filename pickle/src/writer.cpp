@@ -1625,4 +1625,56 @@ void Pickler::dump(const Value& value) {
 
 void Pickler::clear_memo() { state_->writer.reset_memo(); }
 
+namespace detail {
+namespace {
+
+// See ValueEmbedding in emit.hpp. The Writer keeps its memo, globals and singletons between calls;
+// only the output and the memo counter travel.
+class WriterEmbedding final : public ValueEmbedding {
+ public:
+  explicit WriterEmbedding(const WriteOptions& options) : writer_(options) {
+    writer_.configure();
+    writer_.stack.reserve(64);
+  }
+  void value(Output& out, std::uint64_t& next_index, const Value& v) override {
+    Borrow borrow(*this, out, next_index);
+    writer_.heap = v.heap();
+    if (v.slot().is_node()) writer_.keepalive.push_back(v);
+    writer_.save(v.slot());
+    writer_.run();
+  }
+  void global(Output& out, std::uint64_t& next_index, std::string_view module,
+              std::string_view qualname) override {
+    Borrow borrow(*this, out, next_index);
+    writer_.save_global(module, qualname, nullptr, nullptr, nullptr);
+  }
+
+ private:
+  // Moves the caller's output and counter in, and back out even when writing throws.
+  struct Borrow {
+    Borrow(WriterEmbedding& e, Output& out, std::uint64_t& next_index)
+        : self(e), caller_out(out), caller_index(next_index) {
+      self.writer_.out = std::move(out);
+      self.writer_.next_index = next_index;
+      self.writer_.stack.clear();
+    }
+    ~Borrow() {
+      caller_out = std::move(self.writer_.out);
+      caller_index = self.writer_.next_index;
+    }
+    WriterEmbedding& self;
+    Output& caller_out;
+    std::uint64_t& caller_index;
+  };
+  Writer writer_;
+};
+
+}  // namespace
+
+std::unique_ptr<ValueEmbedding> make_value_embedding(const WriteOptions& options) {
+  return std::make_unique<WriterEmbedding>(options);
+}
+
+}  // namespace detail
+
 }  // namespace pickle

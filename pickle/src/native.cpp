@@ -1,0 +1,984 @@
+// The byte-level cores of typed pickling (pickle/native.hpp): a writer that emits CPython's bytes
+// for C++ values as they are visited, and a pull parser that reads opcodes in the shape CPython
+// writes them straight into C++ values. The templates in native.hpp decide the structure; these
+// classes know the opcodes, the memo and the frames.
+#include "pickle/native.hpp"
+
+#include <array>
+#include <cstring>
+#include <limits>
+#include <unordered_map>
+
+#include "compat.hpp"
+#include "emit.hpp"
+#include "pickle/repr.hpp"
+#include "unicode.hpp"
+
+namespace pickle::native_detail {
+
+namespace {
+
+using detail::emit_get;
+using detail::emit_memoize;
+using detail::op;
+using detail::Output;
+
+constexpr std::uint64_t missing = ~std::uint64_t(0);
+// Nesting of the C++ value (only recursive user types get deep): like Python's recursion limit,
+// far below what the native stack takes.
+constexpr std::size_t max_native_depth = 10000;
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+int resolve_protocol(const WriteOptions& options) {
+  int protocol = options.protocol;
+  if (protocol == -1) return default_protocol(options.target_minor);
+  if (protocol < 0) return 5;
+  if (protocol > 5) throw PicklingError("pickle protocol must be <= 5", PyExc::ValueError);
+  return protocol;
+}
+
+}  // namespace
+
+// ================================================================================================
+// Writing
+
+struct WriterCore::State {
+  WriteOptions options;
+  int protocol = 4;
+  Output out;
+  std::uint64_t next_index = 0;
+  // CPython's shared objects: '' and the 1-character latin-1 strs; b'' and the 1-byte bytes.
+  std::array<std::uint64_t, 257> str_singletons;
+  std::array<std::uint64_t, 257> bytes_singletons;
+  // Dict keys and field names, shared by value (interned).
+  std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> interned;
+  std::unique_ptr<detail::ValueEmbedding> embedding;
+
+  detail::ValueEmbedding& embed() {
+    if (!embedding) {
+      WriteOptions o = options;
+      o.protocol = protocol;
+      o.identities = Identities::cpython;
+      embedding = detail::make_value_embedding(o);
+    }
+    return *embedding;
+  }
+  std::uint64_t memoize() {
+    std::uint64_t index = next_index++;
+    emit_memoize(out, protocol, index);
+    return index;
+  }
+  // The memo entry a str shares by value, or nullptr when the str is a fresh object.
+  std::uint64_t* shared_str(std::string_view utf8, bool key) {
+    if (utf8.empty()) return &str_singletons[256];
+    if (int c = detail::single_latin1_char(utf8); c >= 0) return &str_singletons[static_cast<std::size_t>(c)];
+    if (!key) return nullptr;
+    auto it = interned.find(utf8);
+    if (it == interned.end()) it = interned.emplace(std::string(utf8), missing).first;
+    return &it->second;
+  }
+  void str(std::string_view utf8, bool key) {
+    out.boundary();
+    std::uint64_t* shared = shared_str(utf8, key);
+    if (shared != nullptr && *shared != missing) {
+      emit_get(out, protocol, *shared);
+      return;
+    }
+    detail::emit_str(out, protocol, utf8);
+    std::uint64_t index = memoize();
+    if (shared != nullptr) *shared = index;
+  }
+};
+
+WriterCore::WriterCore(const WriteOptions& options) : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.options = options;
+  s.protocol = protocol_ = resolve_protocol(options);
+  s.str_singletons.fill(missing);
+  s.bytes_singletons.fill(missing);
+  if (s.protocol >= 2) s.out.put(op(Op::PROTO), static_cast<char>(s.protocol));
+  s.out.framing = s.protocol >= 4;
+}
+
+WriterCore::~WriterCore() = default;
+
+std::string WriterCore::finish() {
+  Output& out = state_->out;
+  out.put(op(Op::STOP));
+  out.commit_frame();
+  out.framing = false;
+  return out.take();
+}
+
+void WriterCore::enter() {
+  if (++depth_ > max_native_depth) {
+    --depth_;
+    throw PicklingError("maximum recursion depth exceeded while pickling an object",
+                        PyExc::RecursionError);
+  }
+}
+
+void WriterCore::none() {
+  state_->out.boundary();
+  state_->out.put(op(Op::NONE));
+}
+void WriterCore::boolean(bool b) {
+  state_->out.boundary();
+  detail::emit_bool(state_->out, protocol_, b);
+}
+void WriterCore::integer(std::int64_t v) {
+  state_->out.boundary();
+  detail::emit_small_int(state_->out, protocol_, v);
+}
+void WriterCore::unsigned_integer(std::uint64_t v) {
+  state_->out.boundary();
+  detail::emit_uint64(state_->out, protocol_, v);
+}
+void WriterCore::floating(double f) {
+  state_->out.boundary();
+  detail::emit_float(state_->out, protocol_, f);
+}
+void WriterCore::str(std::string_view utf8) { state_->str(utf8, false); }
+void WriterCore::key_str(std::string_view utf8) { state_->str(utf8, true); }
+
+void WriterCore::bytes(std::string_view data) {
+  State& s = *state_;
+  if (protocol_ < 3) {  // _codecs.encode(latin1, 'latin1') / bytes(): the Value writer's reduction
+    s.out.boundary();
+    s.embed().value(s.out, s.next_index, Value::bytes(data));
+    return;
+  }
+  s.out.boundary();
+  std::uint64_t* shared = nullptr;
+  if (data.empty()) shared = &s.bytes_singletons[256];
+  if (data.size() == 1) shared = &s.bytes_singletons[static_cast<unsigned char>(data[0])];
+  if (shared != nullptr && *shared != missing) {
+    emit_get(s.out, protocol_, *shared);
+    return;
+  }
+  detail::emit_bytes_opcode(s.out, protocol_, data);
+  std::uint64_t index = s.memoize();
+  if (shared != nullptr) *shared = index;
+}
+
+void WriterCore::bytearray(std::string_view data) {
+  State& s = *state_;
+  s.out.boundary();
+  if (protocol_ < 5) {
+    s.embed().value(s.out, s.next_index, Value::bytearray(data));
+    return;
+  }
+  detail::emit_bytearray8(s.out, data);
+  s.memoize();
+}
+
+void WriterCore::value(const Value& v) {
+  State& s = *state_;
+  s.out.boundary();
+  s.embed().value(s.out, s.next_index, v);
+}
+
+void WriterCore::list_open() {
+  State& s = *state_;
+  s.out.boundary();
+  if (protocol_ >= 1) {
+    s.out.put(op(Op::EMPTY_LIST));
+  } else {
+    s.out.put(op(Op::MARK), op(Op::LIST));
+  }
+  s.memoize();
+}
+
+void WriterCore::int64_list(const std::int64_t* items, std::size_t n) {
+  list_open();
+  Output& out = state_->out;
+  if (protocol_ == 0 || n == 1) {
+    for (std::size_t i = 0; i < n; ++i) {
+      out.boundary();
+      detail::emit_small_int(out, protocol_, items[i]);
+      out.put(op(Op::APPEND));
+    }
+    return;
+  }
+  for (std::size_t start = 0; start < n; start += detail::batch_size) {
+    std::size_t end = std::min(n, start + detail::batch_size);
+    out.put(op(Op::MARK));
+    for (std::size_t i = start; i < end; ++i) {
+      out.boundary();
+      detail::emit_small_int(out, protocol_, items[i]);
+    }
+    out.put(op(Op::APPENDS));
+  }
+}
+
+void WriterCore::str_list(const std::string* items, std::size_t n) {
+  list_open();
+  State& s = *state_;
+  if (protocol_ == 0 || n == 1) {
+    for (std::size_t i = 0; i < n; ++i) {
+      s.str(items[i], false);
+      s.out.put(op(Op::APPEND));
+    }
+    return;
+  }
+  for (std::size_t start = 0; start < n; start += detail::batch_size) {
+    std::size_t end = std::min(n, start + detail::batch_size);
+    s.out.put(op(Op::MARK));
+    for (std::size_t i = start; i < end; ++i) {
+      const std::string& item = items[i];
+      // The common case inline: a fresh short str at protocol ≥ 4.
+      if (protocol_ >= 4 && item.size() > 2 && item.size() <= 0xFF) {
+        s.out.boundary();
+        std::size_t len = item.size();
+        char* p = s.out.reserve(len + 3);
+        p[0] = op(Op::SHORT_BINUNICODE);
+        p[1] = static_cast<char>(len);
+        std::memcpy(p + 2, item.data(), len);
+        p[2 + len] = op(Op::MEMOIZE);
+        ++s.next_index;
+      } else {
+        s.str(item, false);
+      }
+    }
+    s.out.put(op(Op::APPENDS));
+  }
+}
+
+void WriterCore::tuple_open(std::size_t n) {
+  state_->out.boundary();
+  if (n == 0) return;
+  if (!(protocol_ >= 2 && n <= 3)) state_->out.put(op(Op::MARK));
+}
+
+void WriterCore::tuple_close(std::size_t n) {
+  Output& out = state_->out;
+  if (n == 0) {
+    if (protocol_ >= 1) {
+      out.put(op(Op::EMPTY_TUPLE));
+    } else {
+      out.put(op(Op::MARK), op(Op::TUPLE));
+    }
+    return;
+  }
+  if (protocol_ >= 2 && n <= 3) {
+    static constexpr char ops[] = {0, op(Op::TUPLE1), op(Op::TUPLE2), op(Op::TUPLE3)};
+    out.put(ops[n]);
+  } else {
+    out.put(op(Op::TUPLE));
+  }
+  state_->memoize();
+}
+
+void WriterCore::dict_open() {
+  State& s = *state_;
+  s.out.boundary();
+  if (protocol_ >= 1) {
+    s.out.put(op(Op::EMPTY_DICT));
+  } else {
+    s.out.put(op(Op::MARK), op(Op::DICT));
+  }
+  s.memoize();
+}
+
+void WriterCore::set_open() {
+  State& s = *state_;
+  s.out.boundary();
+  if (protocol_ >= 4) {
+    s.out.put(op(Op::EMPTY_SET));
+    s.memoize();
+    return;
+  }
+  // (builtins.set, (list(items),)) REDUCE: the global, the argument tuple's head, the list.
+  s.out.boundary();
+  s.embed().global(s.out, s.next_index, "builtins", "set");
+  tuple_open(1);
+  list_open();
+}
+
+void WriterCore::set_close() {
+  tuple_close(1);
+  state_->out.put(op(Op::REDUCE));
+  state_->memoize();
+}
+
+void WriterCore::object_open(std::string_view module, std::string_view qualname) {
+  State& s = *state_;
+  if (protocol_ < 2)
+    throw PicklingError("typed pickling of a class instance needs protocol 2 or higher (NEWOBJ)");
+  s.out.boundary();  // save(obj)
+  s.out.boundary();  // save(cls)
+  s.embed().global(s.out, s.next_index, module, qualname);
+  s.out.boundary();  // save(())
+  s.out.put(op(Op::EMPTY_TUPLE), op(Op::NEWOBJ));
+  s.memoize();
+}
+
+void WriterCore::object_close(bool has_state) {
+  if (has_state) state_->out.put(op(Op::BUILD));
+}
+
+void WriterCore::mark() { state_->out.put(op(Op::MARK)); }
+void WriterCore::append() { state_->out.put(op(Op::APPEND)); }
+void WriterCore::appends() { state_->out.put(op(Op::APPENDS)); }
+void WriterCore::setitem() { state_->out.put(op(Op::SETITEM)); }
+void WriterCore::setitems() { state_->out.put(op(Op::SETITEMS)); }
+void WriterCore::additems() { state_->out.put(op(Op::ADDITEMS)); }
+
+// ================================================================================================
+// Reading
+
+namespace {
+
+// What a memo slot holds, for the parser: the offset of the opcode that made a str/bytes (the
+// value is read again from there on GET), a global, or anything else (a GET of it falls back).
+constexpr std::uint64_t memo_unset = ~std::uint64_t(0);
+constexpr std::uint64_t memo_other = ~std::uint64_t(0) - 1;
+constexpr std::uint64_t memo_global_bit = std::uint64_t(1) << 63;
+constexpr std::size_t no_frame = static_cast<std::size_t>(-1);
+
+struct GlobalName {
+  std::string module, qualname;
+};
+
+}  // namespace
+
+struct ReaderCore::State {
+  const unsigned char* data;
+  std::size_t size;
+  std::size_t pos = 0;
+  std::size_t frame_end = no_frame;
+  std::vector<std::uint64_t> memo;
+  std::vector<GlobalName> globals;
+  bool used_put = false;
+  bool used_memoize = false;
+  std::size_t wasted = 0;  // bytes parsed again after a rollback
+  int protocol = 0;
+
+  [[noreturn]] static void fallback() { throw Fallback{}; }
+
+  std::uint8_t peek() {
+    for (;;) {
+      if (pos == frame_end) frame_end = no_frame;
+      if (pos >= size) fallback();
+      std::uint8_t b = data[pos];
+      if (b != byte(Op::FRAME)) return b;
+      if (frame_end != no_frame || size - pos < 9) fallback();
+      std::uint64_t len = 0;
+      for (int i = 0; i < 8; ++i) len |= std::uint64_t(data[pos + 1 + i]) << (8 * i);
+      pos += 9;
+      if (len > size - pos) fallback();
+      frame_end = pos + static_cast<std::size_t>(len);
+    }
+  }
+  // n argument bytes, inside the current frame.
+  const unsigned char* take(std::size_t n) {
+    std::size_t limit = frame_end != no_frame ? frame_end : size;
+    if (n > limit - pos) fallback();
+    const unsigned char* p = data + pos;
+    pos += n;
+    return p;
+  }
+  static std::uint32_t u32(const unsigned char* p) {
+    return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
+           std::uint32_t(p[3]) << 24;
+  }
+  static std::uint64_t u64(const unsigned char* p) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= std::uint64_t(p[i]) << (8 * i);
+    return v;
+  }
+
+  void store(std::uint64_t entry, std::size_t index) {
+    if (index >= memo.size()) {
+      if (index > memo.size() + (std::size_t(1) << 20)) fallback();
+      memo.resize(index + 1, memo_unset);
+    }
+    memo[index] = entry;
+  }
+  // The memo store that may follow a value.
+  void memo_store(std::uint64_t entry) {
+    std::uint8_t b = peek();
+    if (b == byte(Op::MEMOIZE)) {
+      if (used_put) fallback();
+      used_memoize = true;
+      ++pos;
+      memo.push_back(entry);
+    } else if (b == byte(Op::BINPUT)) {
+      if (used_memoize) fallback();
+      used_put = true;
+      ++pos;
+      store(entry, *take(1));
+    } else if (b == byte(Op::LONG_BINPUT)) {
+      if (used_memoize) fallback();
+      used_put = true;
+      ++pos;
+      store(entry, u32(take(4)));
+    }
+  }
+  // A GET at pos (BINGET / LONG_BINGET): the memo entry, pos past it; memo_unset when none.
+  std::uint64_t get_entry(std::uint8_t b) {
+    std::size_t index;
+    if (b == byte(Op::BINGET)) {
+      ++pos;
+      index = *take(1);
+    } else if (b == byte(Op::LONG_BINGET)) {
+      ++pos;
+      index = u32(take(4));
+    } else {
+      return memo_unset;
+    }
+    if (index >= memo.size() || memo[index] == memo_unset) fallback();
+    return memo[index];
+  }
+
+  static bool valid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      if (w & 0x8080808080808080ull) return !detail::check_utf8(s.substr(i)).has_value();
+    }
+    for (; i < s.size(); ++i)
+      if (static_cast<unsigned char>(s[i]) >= 0x80) return !detail::check_utf8(s.substr(i)).has_value();
+    return true;
+  }
+
+  // The str whose opcode starts at `at` (pos is moved past it); nullopt if not a str opcode.
+  std::string_view str_at(std::uint8_t b) {
+    std::size_t n;
+    if (b == byte(Op::SHORT_BINUNICODE)) {
+      ++pos;
+      n = *take(1);
+    } else if (b == byte(Op::BINUNICODE)) {
+      ++pos;
+      n = u32(take(4));
+    } else if (b == byte(Op::BINUNICODE8)) {
+      ++pos;
+      std::uint64_t len = u64(take(8));
+      if (len > size) fallback();
+      n = static_cast<std::size_t>(len);
+    } else {
+      fallback();
+    }
+    std::string_view s(reinterpret_cast<const char*>(take(n)), n);
+    if (!valid_utf8(s)) fallback();
+    return s;
+  }
+  std::string_view str() {
+    std::uint8_t b = peek();
+    std::uint64_t entry = get_entry(b);
+    if (entry != memo_unset) {
+      if (entry >= memo_other) fallback();
+      std::size_t saved_pos = pos, saved_frame = frame_end;
+      pos = static_cast<std::size_t>(entry);
+      frame_end = no_frame;
+      std::uint8_t at = data[pos];
+      if (at != byte(Op::SHORT_BINUNICODE) && at != byte(Op::BINUNICODE) && at != byte(Op::BINUNICODE8))
+        fallback();
+      std::string_view s = str_at(at);
+      pos = saved_pos;
+      frame_end = saved_frame;
+      return s;
+    }
+    std::size_t at = pos;
+    std::string_view s = str_at(b);
+    memo_store(at);
+    return s;
+  }
+  std::string_view bytes_at(std::uint8_t b) {
+    std::size_t n;
+    if (b == byte(Op::SHORT_BINBYTES)) {
+      ++pos;
+      n = *take(1);
+    } else if (b == byte(Op::BINBYTES)) {
+      ++pos;
+      n = u32(take(4));
+    } else if (b == byte(Op::BINBYTES8)) {
+      ++pos;
+      std::uint64_t len = u64(take(8));
+      if (len > size) fallback();
+      n = static_cast<std::size_t>(len);
+    } else {
+      fallback();
+    }
+    return std::string_view(reinterpret_cast<const char*>(take(n)), n);
+  }
+  std::int64_t integer() {
+    std::uint8_t b = peek();
+    ++pos;
+    switch (static_cast<Op>(b)) {
+      case Op::BININT1:
+        return *take(1);
+      case Op::BININT2: {
+        const unsigned char* p = take(2);
+        return p[0] | p[1] << 8;
+      }
+      case Op::BININT:
+        return static_cast<std::int32_t>(u32(take(4)));
+      case Op::LONG1: {
+        std::size_t n = *take(1);
+        if (n > 8) fallback();
+        const unsigned char* p = take(n);
+        if (n == 0) return 0;
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < n; ++i) v |= std::uint64_t(p[i]) << (8 * i);
+        if (n < 8 && (p[n - 1] & 0x80)) v |= ~std::uint64_t(0) << (8 * n);
+        return static_cast<std::int64_t>(v);
+      }
+      default:
+        fallback();
+    }
+  }
+  void rollback_to(std::size_t at) { pos = at; }
+};
+
+ReaderCore::ReaderCore(std::string_view data, const ReadOptions& options)
+    : state_(std::make_unique<State>()) {
+  // A policy, hooks or non-default decoding are the Value reader's business.
+  if (options.policy || options.persistent_load || options.buffers ||
+      data.size() > options.limits.max_input_bytes)
+    throw Fallback{};
+  state_->data = reinterpret_cast<const unsigned char*>(data.data());
+  state_->size = data.size();
+}
+
+ReaderCore::~ReaderCore() = default;
+
+void ReaderCore::start() {
+  State& s = *state_;
+  if (s.size >= 2 && s.data[0] == byte(Op::PROTO)) {
+    s.protocol = s.data[1];
+    if (s.protocol > 5 || s.protocol < 2) throw Fallback{};
+    s.pos = 2;
+  } else {
+    s.protocol = 1;
+  }
+  s.memo.reserve(std::min<std::size_t>(s.size / 16, std::size_t(1) << 24));
+}
+
+void ReaderCore::stop() {
+  if (state_->peek() != byte(Op::STOP)) throw Fallback{};
+}
+
+std::uint8_t ReaderCore::peek() { return state_->peek(); }
+
+bool ReaderCore::at_none() {
+  if (state_->peek() != byte(Op::NONE)) return false;
+  ++state_->pos;
+  return true;
+}
+void ReaderCore::none() {
+  if (!at_none()) throw Fallback{};
+}
+bool ReaderCore::boolean() {
+  std::uint8_t b = state_->peek();
+  if (b == byte(Op::NEWTRUE) || b == byte(Op::NEWFALSE)) {
+    ++state_->pos;
+    return b == byte(Op::NEWTRUE);
+  }
+  throw Fallback{};
+}
+std::int64_t ReaderCore::integer() { return state_->integer(); }
+std::uint64_t ReaderCore::unsigned_integer() {
+  State& s = *state_;
+  if (s.peek() == byte(Op::LONG1) && s.pos + 1 < s.size && s.data[s.pos + 1] == 9) {
+    s.pos += 2;
+    const unsigned char* p = s.take(9);
+    if (p[8] != 0) throw Fallback{};
+    return s.u64(p);
+  }
+  std::int64_t v = s.integer();
+  if (v < 0) throw Fallback{};
+  return static_cast<std::uint64_t>(v);
+}
+double ReaderCore::floating() {
+  State& s = *state_;
+  if (s.peek() != byte(Op::BINFLOAT)) throw Fallback{};
+  ++s.pos;
+  const unsigned char* p = s.take(8);
+  std::uint64_t bits = 0;
+  for (int i = 0; i < 8; ++i) bits = bits << 8 | p[i];
+  double f;
+  std::memcpy(&f, &bits, 8);
+  return f;
+}
+std::string_view ReaderCore::str() { return state_->str(); }
+
+std::string_view ReaderCore::bytes() {
+  State& s = *state_;
+  std::uint8_t b = s.peek();
+  std::uint64_t entry = s.get_entry(b);
+  if (entry != memo_unset) {
+    if (entry >= memo_other) throw Fallback{};
+    std::size_t saved_pos = s.pos, saved_frame = s.frame_end;
+    s.pos = static_cast<std::size_t>(entry);
+    s.frame_end = no_frame;
+    std::string_view v = s.bytes_at(s.data[s.pos]);
+    s.pos = saved_pos;
+    s.frame_end = saved_frame;
+    return v;
+  }
+  std::size_t at = s.pos;
+  std::string_view v = s.bytes_at(b);
+  s.memo_store(at);
+  return v;
+}
+
+std::string_view ReaderCore::bytearray() {
+  State& s = *state_;
+  if (s.peek() != byte(Op::BYTEARRAY8)) throw Fallback{};
+  ++s.pos;
+  std::uint64_t len = s.u64(s.take(8));
+  if (len > s.size) throw Fallback{};
+  std::string_view v(reinterpret_cast<const char*>(s.take(static_cast<std::size_t>(len))),
+                     static_cast<std::size_t>(len));
+  s.memo_store(memo_other);  // a GET of it would share a mutable object: the Value path's job
+  return v;
+}
+
+void ReaderCore::list_open() {
+  State& s = *state_;
+  if (s.peek() != byte(Op::EMPTY_LIST)) throw Fallback{};
+  ++s.pos;
+  s.memo_store(memo_other);
+}
+
+namespace {
+// Opcodes that begin a value (anything else after a container ends it).
+bool starts_value(std::uint8_t b) {
+  switch (static_cast<Op>(b)) {
+    case Op::APPEND: case Op::APPENDS: case Op::SETITEM: case Op::SETITEMS: case Op::ADDITEMS:
+    case Op::TUPLE: case Op::TUPLE1: case Op::TUPLE2: case Op::TUPLE3: case Op::FROZENSET:
+    case Op::LIST: case Op::DICT: case Op::STOP: case Op::BUILD: case Op::REDUCE: case Op::NEWOBJ:
+    case Op::NEWOBJ_EX: case Op::STACK_GLOBAL: case Op::POP: case Op::POP_MARK: case Op::MEMOIZE:
+    case Op::BINPUT: case Op::LONG_BINPUT: case Op::PUT:
+      return false;
+    default:
+      return true;
+  }
+}
+}  // namespace
+
+bool ReaderCore::list_more(bool& single, std::size_t batch_items) {
+  State& s = *state_;
+  single = false;
+  if (batch_items % detail::batch_size != 0) return false;  // a short batch was the last one
+  std::uint8_t b = s.peek();
+  if (b == byte(Op::MARK)) {
+    ++s.pos;
+    return true;
+  }
+  if (!starts_value(b)) return false;
+  single = true;
+  return true;
+}
+void ReaderCore::append() {
+  if (state_->peek() != byte(Op::APPEND)) throw Fallback{};
+  ++state_->pos;
+}
+void ReaderCore::appends() {
+  if (state_->peek() != byte(Op::APPENDS)) throw Fallback{};
+  ++state_->pos;
+}
+
+bool ReaderCore::at_batch_end() {
+  std::uint8_t b = state_->peek();
+  return b == byte(Op::APPENDS) || b == byte(Op::SETITEMS) || b == byte(Op::ADDITEMS) ||
+         b == byte(Op::FROZENSET);
+}
+
+void ReaderCore::int64_list(std::vector<std::int64_t>& out) {
+  State& s = *state_;
+  list_open();
+  out.clear();
+  for (;;) {
+    if (out.size() % detail::batch_size != 0) return;
+    std::uint8_t b = s.peek();
+    if (b == byte(Op::MARK)) {
+      Checkpoint at = checkpoint();
+      ++s.pos;
+      std::size_t before = out.size();
+      try {
+        while (s.peek() != byte(Op::APPENDS)) out.push_back(s.integer());
+        ++s.pos;
+      } catch (const Fallback&) {
+        out.resize(before);
+        rollback(at);
+        return;
+      }
+      continue;
+    }
+    if (!starts_value(b)) return;
+    Checkpoint at = checkpoint();
+    try {
+      std::int64_t v = s.integer();
+      append();
+      out.push_back(v);
+    } catch (const Fallback&) {
+      rollback(at);
+    }
+    return;
+  }
+}
+
+void ReaderCore::str_list(std::vector<std::string>& out) {
+  State& s = *state_;
+  list_open();
+  out.clear();
+  for (;;) {
+    if (out.size() % detail::batch_size != 0) return;
+    std::uint8_t b = s.peek();
+    if (b == byte(Op::MARK)) {
+      Checkpoint at = checkpoint();
+      ++s.pos;
+      std::size_t before = out.size();
+      try {
+        for (;;) {
+          std::uint8_t c = s.peek();
+          if (c == byte(Op::APPENDS)) break;
+          // The common case inline: a fresh short str, memoized.
+          if (c == byte(Op::SHORT_BINUNICODE) && s.frame_end != no_frame && s.frame_end - s.pos >= 3) {
+            std::size_t n = s.data[s.pos + 1];
+            if (s.frame_end - s.pos >= n + 3 && s.data[s.pos + 2 + n] == byte(Op::MEMOIZE) && !s.used_put) {
+              std::string_view text(reinterpret_cast<const char*>(s.data + s.pos + 2), n);
+              if (!State::valid_utf8(text)) throw Fallback{};
+              s.memo.push_back(s.pos);
+              s.used_memoize = true;
+              s.pos += n + 3;
+              out.emplace_back(text);
+              continue;
+            }
+          }
+          out.emplace_back(s.str());
+        }
+        ++s.pos;
+      } catch (const Fallback&) {
+        out.resize(before);
+        rollback(at);
+        return;
+      }
+      continue;
+    }
+    if (!starts_value(b)) return;
+    Checkpoint at = checkpoint();
+    try {
+      std::string v(s.str());
+      append();
+      out.push_back(std::move(v));
+    } catch (const Fallback&) {
+      rollback(at);
+    }
+    return;
+  }
+}
+
+bool ReaderCore::tuple_open(std::size_t n) {
+  State& s = *state_;
+  if (n == 0) return false;
+  if (s.peek() == byte(Op::MARK)) {
+    ++s.pos;
+    return true;
+  }
+  if (n > 3 || s.protocol < 2) throw Fallback{};
+  return false;
+}
+
+void ReaderCore::tuple_close(std::size_t n, bool marked) {
+  State& s = *state_;
+  std::uint8_t b = s.peek();
+  if (n == 0) {
+    if (b != byte(Op::EMPTY_TUPLE)) throw Fallback{};
+    ++s.pos;
+    return;
+  }
+  static constexpr Op closers[] = {Op::EMPTY_TUPLE, Op::TUPLE1, Op::TUPLE2, Op::TUPLE3};
+  Op expected = marked ? Op::TUPLE : closers[n];
+  if (b != byte(expected)) throw Fallback{};
+  ++s.pos;
+  s.memo_store(memo_other);
+}
+
+void ReaderCore::dict_open() {
+  State& s = *state_;
+  if (s.peek() != byte(Op::EMPTY_DICT)) throw Fallback{};
+  ++s.pos;
+  s.memo_store(memo_other);
+}
+
+bool ReaderCore::dict_more(bool& single, std::size_t batch_items) {
+  State& s = *state_;
+  single = false;
+  if (batch_items % detail::batch_size != 0) return false;
+  std::uint8_t b = s.peek();
+  if (b == byte(Op::MARK)) {
+    ++s.pos;
+    return true;
+  }
+  if (batch_items != 0 || !starts_value(b)) return false;
+  single = true;
+  return true;
+}
+void ReaderCore::setitem() {
+  if (state_->peek() != byte(Op::SETITEM)) throw Fallback{};
+  ++state_->pos;
+}
+void ReaderCore::setitems() {
+  if (state_->peek() != byte(Op::SETITEMS)) throw Fallback{};
+  ++state_->pos;
+}
+
+bool ReaderCore::set_open(bool& frozen) {
+  State& s = *state_;
+  std::uint8_t b = s.peek();
+  if (b == byte(Op::EMPTY_SET)) {
+    frozen = false;
+    ++s.pos;
+    s.memo_store(memo_other);
+    // Sets have no single-item opcode: items always come in MARK … ADDITEMS batches.
+    if (s.peek() != byte(Op::MARK)) return false;
+    // (An empty set followed by a sibling that starts with MARK fails here and goes to the Value
+    // path.)
+    ++s.pos;
+    return true;
+  }
+  if (b == byte(Op::MARK) && s.protocol >= 4) {
+    frozen = true;
+    ++s.pos;
+    return true;
+  }
+  throw Fallback{};
+}
+
+bool ReaderCore::set_more(bool frozen, std::size_t batch_items) {
+  State& s = *state_;
+  std::uint8_t b = s.peek();
+  if (frozen) {
+    if (b != byte(Op::FROZENSET)) throw Fallback{};
+    ++s.pos;
+    s.memo_store(memo_other);
+    return false;
+  }
+  if (b != byte(Op::ADDITEMS)) throw Fallback{};
+  ++s.pos;
+  if (batch_items != detail::batch_size) return false;
+  if (s.peek() != byte(Op::MARK)) return false;
+  ++s.pos;
+  return true;
+}
+
+void ReaderCore::object_open(std::string_view module, std::string_view qualname) {
+  State& s = *state_;
+  std::uint8_t b = s.peek();
+  std::uint64_t entry = s.get_entry(b);
+  if (entry != memo_unset) {
+    if (!(entry & memo_global_bit) || entry >= memo_other) throw Fallback{};
+    const GlobalName& g = s.globals[static_cast<std::size_t>(entry & ~memo_global_bit)];
+    if (g.module != module || g.qualname != qualname) throw Fallback{};
+  } else if (b == byte(Op::GLOBAL)) {
+    ++s.pos;
+    std::size_t limit = s.frame_end != no_frame ? s.frame_end : s.size;
+    const char* text = reinterpret_cast<const char*>(s.data + s.pos);
+    std::string_view rest(text, limit - s.pos);
+    std::size_t nl1 = rest.find('\n');
+    if (nl1 == std::string_view::npos) throw Fallback{};
+    std::size_t nl2 = rest.find('\n', nl1 + 1);
+    if (nl2 == std::string_view::npos) throw Fallback{};
+    if (rest.substr(0, nl1) != module || rest.substr(nl1 + 1, nl2 - nl1 - 1) != qualname) throw Fallback{};
+    if (s.protocol < 3) {
+      // fix_imports could map these names: leave such pickles to the Value path.
+      detail::QualifiedName mapped = detail::py2_to_py3({module, qualname});
+      if (mapped.module != module || mapped.name != qualname) throw Fallback{};
+    }
+    s.pos += nl2 + 1;
+    s.globals.push_back({std::string(module), std::string(qualname)});
+    s.memo_store(memo_global_bit | (s.globals.size() - 1));
+  } else {
+    if (s.protocol < 4) throw Fallback{};
+    std::string_view m = s.str();
+    std::string_view q = s.str();
+    if (m != module || q != qualname || s.peek() != byte(Op::STACK_GLOBAL)) throw Fallback{};
+    ++s.pos;
+    s.globals.push_back({std::string(module), std::string(qualname)});
+    s.memo_store(memo_global_bit | (s.globals.size() - 1));
+  }
+  if (s.peek() != byte(Op::EMPTY_TUPLE)) throw Fallback{};
+  ++s.pos;
+  if (s.peek() != byte(Op::NEWOBJ)) throw Fallback{};
+  ++s.pos;
+  s.memo_store(memo_other);
+}
+
+bool ReaderCore::object_has_state() {
+  std::uint8_t b = state_->peek();
+  return b == byte(Op::EMPTY_DICT);
+}
+
+void ReaderCore::object_close() {
+  if (state_->peek() != byte(Op::BUILD)) throw Fallback{};
+  ++state_->pos;
+}
+
+ReaderCore::Checkpoint ReaderCore::checkpoint() const noexcept {
+  return {state_->pos, state_->memo.size(), state_->frame_end};
+}
+
+void ReaderCore::rollback(const Checkpoint& c) {
+  State& s = *state_;
+  s.wasted += s.pos > c.pos ? s.pos - c.pos : 0;
+  // Speculation that keeps failing would make the parse quadratic: hand the input to the Value
+  // reader (linear) instead.
+  if (s.wasted > s.size + 4096) throw Fallback{};
+  s.pos = c.pos;
+  if (s.used_put) {
+    // BINPUT may have written anywhere: no cheap undo.
+    if (s.memo.size() != c.memo_size) throw Fallback{};
+  } else {
+    s.memo.resize(c.memo_size);
+  }
+  s.frame_end = c.frame_end;
+}
+
+void ReaderCore::enter() {
+  if (++depth_ > max_native_depth) {
+    --depth_;
+    throw Fallback{};
+  }
+}
+
+// ================================================================================================
+// Conversion paths
+
+void Path::push_key(const Value& key) { parts_.push_back("[" + repr(key) + "]"); }
+
+std::string Path::text() const {
+  std::string out;
+  for (const std::string& p : parts_) out += p;
+  return out;
+}
+
+std::string_view kind_name_of(const Value& v) { return v.type_name(); }
+
+void Path::fail(std::string_view expected, const Value& got) const {
+  std::string got_name(got.type_name());
+  if (got.kind() == Kind::object && got.callable().kind() == Kind::global)
+    got_name = std::string(got.callable().module()) + "." + std::string(got.callable().qualname()) + " object";
+  fail_text(expected, got_name);
+}
+
+void Path::fail_text(std::string_view expected, std::string_view got) const {
+  throw LoadTypeError(text(), std::string(expected), std::string(got));
+}
+
+void Path::enter() {
+  if (++depth_ > max_native_depth) {
+    --depth_;
+    throw LoadTypeError(text(), "at most " + std::to_string(max_native_depth) + " levels of nesting",
+                        "more");
+  }
+}
+
+}  // namespace pickle::native_detail
