@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -997,18 +998,23 @@ class ValueBuilder {
     std::size_t node;
   };
 
+  struct Parts {
+    std::vector<Part> list;  // the children to convert, in order
+    std::size_t next = 0;
+    std::vector<Slot> results;  // global: module and name
+    Slot pending_first;         // object: first operand of an op waiting for its second
+  };
+
   struct Frame {
-    FrameKind kind;
+    FrameKind kind = FrameKind::list;
     Slot target;
-    std::size_t cursor;  // next child node (list, dict, tuple, set, pairs: the next pair)
+    std::size_t cursor = none_index;  // next child node (list, dict, tuple, set, pairs: the next pair)
     std::optional<std::uint64_t> id;  // registered when the target is made
     bool have_key = false;  // dict: key read, waiting for its value; pairs: key converted
     Slot key;
     std::size_t pair_second = none_index;  // pairs: the value node of the current pair
-    std::vector<Part> parts;  // object and global: the children to convert, in order
-    std::size_t next_part = 0;
-    std::vector<Slot> results;  // global: module and name
-    Slot pending_first;         // object: first operand of an op waiting for its second
+    // Objects and globals only (kept out of line: frames of a million-deep list stay small).
+    std::unique_ptr<Parts> parts;
   };
 
   detail::Heap& heap() { return *hold_.heap; }
@@ -1095,8 +1101,9 @@ class ValueBuilder {
         }
         Frame frame;
         frame.kind = FrameKind::global;
-        frame.parts = {{Role::args, ObjectOp::build, names.first_child},
-                       {Role::args, ObjectOp::build, sibling(names.first_child)}};
+        frame.parts = std::make_unique<Parts>();
+        frame.parts->list = {{Role::args, ObjectOp::build, names.first_child},
+                             {Role::args, ObjectOp::build, sibling(names.first_child)}};
         push(std::move(frame), id, n);
         return;
       }
@@ -1193,10 +1200,11 @@ class ValueBuilder {
       }
       detail::node<detail::ObjectNode>(frame.target).ext_code = static_cast<std::int32_t>(value.i);
     }
-    if (callable) frame.parts.push_back({Role::callable, ObjectOp::build, *callable});
-    if (args) frame.parts.push_back({Role::args, ObjectOp::build, *args});
-    if (pid) frame.parts.push_back({Role::pid, ObjectOp::build, *pid});
-    if (kwargs) frame.parts.push_back({Role::kwargs, ObjectOp::build, *kwargs});
+    frame.parts = std::make_unique<Parts>();
+    if (callable) frame.parts->list.push_back({Role::callable, ObjectOp::build, *callable});
+    if (args) frame.parts->list.push_back({Role::args, ObjectOp::build, *args});
+    if (pid) frame.parts->list.push_back({Role::pid, ObjectOp::build, *pid});
+    if (kwargs) frame.parts->list.push_back({Role::kwargs, ObjectOp::build, *kwargs});
     if (ops) {
       const JsonNode& list = node(*ops);
       if (list.type != JsonType::array) fail_at(list, "ops take an array");
@@ -1212,8 +1220,8 @@ class ValueBuilder {
         const std::size_t operands = has_two_operands(*op) ? 2 : 1;
         if (entry.child_count != operands + 1) fail_at(entry, "malformed op");
         const std::size_t first = sibling(entry.first_child);
-        frame.parts.push_back({Role::op_first, *op, first});
-        if (operands == 2) frame.parts.push_back({Role::op_second, *op, sibling(first)});
+        frame.parts->list.push_back({Role::op_first, *op, first});
+        if (operands == 2) frame.parts->list.push_back({Role::op_second, *op, sibling(first)});
       }
     }
     return frame;
@@ -1394,8 +1402,8 @@ class ValueBuilder {
       }
       case FrameKind::global:
       case FrameKind::object:
-        if (frame.next_part == frame.parts.size()) return none_index;
-        return frame.parts[frame.next_part].node;
+        if (frame.parts->next == frame.parts->list.size()) return none_index;
+        return frame.parts->list[frame.parts->next].node;
     }
     return none_index;
   }
@@ -1422,11 +1430,11 @@ class ValueBuilder {
         }
         return;
       case FrameKind::global:
-        frame.results.push_back(value);
-        ++frame.next_part;
+        frame.parts->results.push_back(value);
+        ++frame.parts->next;
         return;
       case FrameKind::object: {
-        const Part& part = frame.parts[frame.next_part++];
+        const Part& part = frame.parts->list[frame.parts->next++];
         auto& object = detail::node<detail::ObjectNode>(frame.target);
         switch (part.role) {
           case Role::callable: object.callable = value; break;
@@ -1435,13 +1443,13 @@ class ValueBuilder {
           case Role::kwargs: object.kwargs = value; break;
           case Role::op_first:
             if (has_two_operands(part.op)) {
-              frame.pending_first = value;
+              frame.parts->pending_first = value;
             } else {
               detail::object_add_op(heap(), object, part.op, value, Slot());
             }
             break;
           case Role::op_second:
-            detail::object_add_op(heap(), object, part.op, frame.pending_first, value);
+            detail::object_add_op(heap(), object, part.op, frame.parts->pending_first, value);
             break;
         }
         return;
@@ -1460,10 +1468,10 @@ class ValueBuilder {
       detail::node<detail::DictNode>(frame.target).hash_state = 0;
     }
     if (frame.kind != FrameKind::global) return frame.target;
-    if (frame.results[0].tag != Tag::str || frame.results[1].tag != Tag::str) {
+    if (frame.parts->results[0].tag != Tag::str || frame.parts->results[1].tag != Tag::str) {
       fail("$global takes two str", text_, offset);
     }
-    const Slot global = detail::make_global(heap(), frame.results[0], frame.results[1]);
+    const Slot global = detail::make_global(heap(), frame.parts->results[0], frame.parts->results[1]);
     if (frame.id && !ids_.try_emplace(*frame.id, global).second) {
       fail("$id " + std::to_string(*frame.id) + " is defined twice", text_, offset);
     }
