@@ -312,6 +312,9 @@ TEST(Json, OutputLimit) {
   const Value list = Value::list(items);
   EXPECT_THROW(to_json(list, {.max_output_bytes = 100'000}), pickle::LimitError);
   EXPECT_NO_THROW(to_json(list, {.max_output_bytes = 2'000'000}));
+  // A large indent is refused before its spaces are allocated.
+  EXPECT_THROW(to_json(Value::list({Value::list({1})}), {.indent = 1 << 30, .max_output_bytes = 1 << 20}),
+               pickle::LimitError);
 }
 
 TEST(FromJson, HostileInputRaisesTypedErrors) {

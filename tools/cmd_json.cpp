@@ -63,7 +63,7 @@ const CommandRegistration json_registration({
     "json [--indent N] [--max-size BYTES] [--encoding E] [--no-fix-imports] FILE",
     "Print a JSON view of the pickle (mapping: pickle/JSON.md). Shared and cyclic containers are\n"
     "written once as {\"$id\": n, \"$value\": ...} and then as {\"$ref\": n}. Output beyond\n"
-    "--max-size bytes (default 256 MiB) is refused.",
+    "--max-size bytes (default 256 MiB) is refused.\n",
     command_json,
 });
 
@@ -71,7 +71,7 @@ const CommandRegistration from_json_registration({
     "from-json",
     "from-json [--protocol N] [--target 3.X] FILE OUT",
     "Write the pickle of a JSON document, as pickle.dumps(json.loads(text), N) would for plain\n"
-    "JSON; the tagged forms that `json` prints ($tuple, $bytes, $ref, ...) are read back.",
+    "JSON; the tagged forms that `json` prints ($tuple, $bytes, $ref, ...) are read back.\n",
     command_from_json,
 });
 

@@ -273,10 +273,15 @@ bool has_two_operands(ObjectOp op) noexcept {
   return op == ObjectOp::setitem || op == state_setter_op();
 }
 
+[[noreturn]] void throw_too_large(std::size_t max_bytes) {
+  throw LimitError("max_output_bytes", "JSON output exceeds " + std::to_string(max_bytes) + " bytes",
+                   UnpicklingError::no_offset, std::nullopt, PyExc::ValueError);
+}
+
 // Writes JSON tokens with json.dumps's separators and indentation.
 class TokenWriter {
  public:
-  explicit TokenWriter(int indent) : indent_(indent) {}
+  TokenWriter(int indent, std::size_t max_bytes) : indent_(indent), max_bytes_(max_bytes) {}
 
   std::string& text() noexcept { return out_; }
 
@@ -324,8 +329,11 @@ class TokenWriter {
   }
   void newline(std::size_t depth) {
     if (indent_ < 0) return;
+    const std::size_t spaces = depth * static_cast<std::size_t>(indent_);
+    // Checked before appending: a large indent times a deep nesting is a lot of spaces at once.
+    if (spaces >= max_bytes_ || out_.size() + 1 + spaces > max_bytes_) throw_too_large(max_bytes_);
     out_ += '\n';
-    out_.append(depth * static_cast<std::size_t>(indent_), ' ');
+    out_.append(spaces, ' ');
   }
   void close(char bracket) {
     const bool empty = open_.back();
@@ -336,6 +344,7 @@ class TokenWriter {
 
   std::string out_;
   int indent_;
+  std::size_t max_bytes_;
   std::vector<bool> open_;  // per open container: no item written yet
   bool after_key_ = false;
 };
@@ -343,7 +352,7 @@ class TokenWriter {
 class JsonEmitter {
  public:
   JsonEmitter(Slot root, const JsonOptions& options)
-      : writer_(options.indent), max_bytes_(options.max_output_bytes) {
+      : writer_(options.indent, options.max_output_bytes), max_bytes_(options.max_output_bytes) {
     count_references(root);
     tasks_.push_back({Task::Op::value, root, {}});
   }
@@ -361,11 +370,7 @@ class JsonEmitter {
         case Task::Op::end_array: writer_.end_array(); break;
         case Task::Op::end_object: writer_.end_object(); break;
       }
-      if (writer_.text().size() > max_bytes_) {
-        throw LimitError("max_output_bytes",
-                         "JSON output exceeds " + std::to_string(max_bytes_) + " bytes",
-                         UnpicklingError::no_offset, std::nullopt, PyExc::ValueError);
-      }
+      if (writer_.text().size() > max_bytes_) throw_too_large(max_bytes_);
     }
     return std::move(writer_.text());
   }
