@@ -148,6 +148,17 @@ def main():
                 continue
             ours[op] = json.loads(result.stdout)
         rows.append((name, len(data), py_loads, ours['loads'], py_dumps, ours['dumps'], py_bytes))
+        # Typed rows (pickle/native.hpp, issue 7): loads<std::vector<…>> and dumps of the same file.
+        typed = {'ints_1M': 'list-int', 'strs_2M_32': 'list-str'}.get(name)
+        if typed:
+            ours_typed = {}
+            for op in ('loads', 'dumps'):
+                result = subprocess.run([args.pickletool, 'bench-native', '--op', op, '--type', typed,
+                                         '--min-time', str(args.min_time), path],
+                                        capture_output=True, text=True)
+                ours_typed[op] = json.loads(result.stdout) if result.returncode == 0 else None
+            rows.append((name + ' typed', len(data), py_loads, ours_typed['loads'], py_dumps,
+                         ours_typed['dumps'], py_bytes))
 
     def fmt_ratio(py, ours):
         if py is None or ours is None:
