@@ -664,6 +664,28 @@ TEST(BaseDir, TempDirUserAndSanitisingAsTorch) {
   EXPECT_EQ(disk.cache_dir(), dir.path() / "torchinductor_dom_a_b_c_d_e_f_g_h_i" / "cache" / "should_pad");
 }
 
+TEST(BaseDir, DirectoriesOthersControlAreUntrusted) {
+  TempDir dir;
+  const fs::path cache_dir = dir.path() / "torchinductor_me" / "cache";
+  EXPECT_EQ(cache::untrusted_directory_reason(cache_dir), std::nullopt);  // missing: nothing to read
+  fs::create_directories(cache_dir);
+  EXPECT_EQ(cache::untrusted_directory_reason(cache_dir), std::nullopt);
+  fs::permissions(cache_dir.parent_path(), fs::perms::others_write, fs::perm_options::add);
+  std::optional<std::string> reason = cache::untrusted_directory_reason(cache_dir);
+  ASSERT_TRUE(reason.has_value());
+  EXPECT_NE(reason->find("torchinductor_me is writable by other users"), std::string::npos) << *reason;
+  fs::permissions(cache_dir.parent_path(), fs::perms::sticky_bit, fs::perm_options::add);  // as /tmp
+  EXPECT_EQ(cache::untrusted_directory_reason(cache_dir), std::nullopt);
+  fs::create_directory_symlink(cache_dir, dir.path() / "link");
+  EXPECT_TRUE(cache::untrusted_directory_reason(dir.path() / "link").has_value());
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(cache_dir.c_str(), 12345, 12345), 0);
+    reason = cache::untrusted_directory_reason(cache_dir);
+    ASSERT_TRUE(reason.has_value());
+    EXPECT_NE(reason->find("owned by uid 12345"), std::string::npos) << *reason;
+  }
+}
+
 // --- pickletool cache ----------------------------------------------------------------------------
 
 struct ToolResult {
@@ -693,20 +715,25 @@ TEST(PickletoolCache, PutGetLsRm) {
     if (row[0] == "4" && row[1] == "((3, 'x'), {})") name = row[3];
   }
   ASSERT_FALSE(name.empty());
-  ToolResult put = run_tool("cache put " + d + " \"((3, 'x'), {})\" \"[1, 'two', None]\"");
+  const std::string value = "\"" + misc("cli_value_literal") + "\"";
+  const std::string shown_repr = misc("cli_value_repr") + "\n";  // CPython's repr and json.dumps
+  const std::string shown_json = misc("cli_value_json") + "\n";
+  ToolResult put = run_tool("cache put " + d + " \"((3, 'x'), {})\" " + value);
   EXPECT_EQ(put.status, 0) << put.out;
   EXPECT_EQ(put.out, "inserted " + name + "\n");
   EXPECT_EQ(run_tool("cache put " + d + " \"((3, 'x'), {})\" 2").out, "exists " + name + "\n");
   ToolResult get = run_tool("cache get " + d + " \"((3, 'x'), {})\"");
   EXPECT_EQ(get.status, 0);
-  EXPECT_EQ(get.out, "[1, 'two', None]\n");
-  EXPECT_EQ(run_tool("cache get " + d + " " + name + " --name").out, "[1, 'two', None]\n");
+  EXPECT_EQ(get.out, shown_repr);
+  EXPECT_EQ(run_tool("cache get " + d + " \"((3, 'x'), {})\" --json").out, shown_json);
+  EXPECT_EQ(run_tool("cache get " + d + " " + name + " --name").out, shown_repr);
   EXPECT_EQ(run_tool("cache get " + d + " \"((3, 'x'), {})\" --protocol 5").status, 3);
   write_file(dir.path() / "notes.txt", "ignored");
   ToolResult ls = run_tool("cache ls " + d);
   EXPECT_EQ(ls.status, 0);
-  EXPECT_EQ(ls.out, name + "\tvalid\t" + std::to_string(fs::file_size(dir.path() / name)) +
-                        "\t[1, 'two', None]\n");
+  const std::string listed = name + "\tvalid\t" + std::to_string(fs::file_size(dir.path() / name)) + "\t";
+  EXPECT_EQ(ls.out, listed + shown_repr);
+  EXPECT_EQ(run_tool("cache ls " + d + " --json").out, listed + shown_json);
   EXPECT_EQ(run_tool("cache rm " + d + " \"((3, 'x'), {})\"").out, "removed " + name + "\n");
   EXPECT_EQ(run_tool("cache rm " + d + " \"((3, 'x'), {})\"").status, 3);
   EXPECT_EQ(run_tool("cache get " + d + " \"((3, 'x'), {})\"").status, 3);

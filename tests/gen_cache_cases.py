@@ -4,13 +4,14 @@ CPython and tests/inductor_cache.py (the Python side of the cache format):
 
   tests/cache/keys.tsv        PROTOCOL  KEY-LITERAL  PICKLED-KEY-HEX  ENTRY-NAME  VALUE-LITERAL  ENTRY-FILE-HEX
   tests/cache/sha256.tsv      PATTERN  LENGTH  SHA256-HEX    (hashlib over generated inputs)
-  tests/cache/misc.tsv        NAME  HEX                      (version header, memoizer entries)
+  tests/cache/misc.tsv        NAME  HEX                      (version header, memoizer entries, CLI output)
 
 Run:  python3 tests/gen_cache_cases.py   (CPython 3.8–3.13; keys are protocols 4 and 5 explicitly)
 """
 import ast
 import dataclasses
 import hashlib
+import json
 import os
 import pickle
 import sys
@@ -65,6 +66,8 @@ CASES = [
     ("True", "8"),
 ]
 
+CLI_VALUE = "[1, 'two', None, {'k': [2.5, True]}]"  # JSON-representable as it is
+
 SHA_LENGTHS = [0, 1, 2, 3, 31, 32, 33, 55, 56, 57, 63, 64, 65, 111, 112, 119, 120, 127, 128, 129,
                191, 192, 255, 256, 1000, 4095, 4096, 4097, 65536, 100003]
 
@@ -117,6 +120,11 @@ def main():
         entry = CacheEntry(encoded_params={"args": (3, "x"), "kwargs": {}}, encoded_result=[1, 2])
         for protocol in (2, 3, 4, 5):
             out.write(f"memoizer_entry_{protocol}\t{pickle.dumps(entry, protocol=protocol).hex()}\n")
+        # What pickletool cache get prints for the CLI test's value, as repr and as JSON.
+        cli_value = ast.literal_eval(CLI_VALUE)
+        out.write(f"cli_value_literal\t{CLI_VALUE.encode().hex()}\n")
+        out.write(f"cli_value_repr\t{repr(cli_value).encode().hex()}\n")
+        out.write(f"cli_value_json\t{json.dumps(cli_value, ensure_ascii=False).encode().hex()}\n")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 // pickletool cache: inspect and edit a PyTorch Inductor on-disk cache directory by hand.
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
 #include "pickle/cache.hpp"
+#include "pickle/json.hpp"
 #include "pickle/literal.hpp"
 #include "pickle/repr.hpp"
 
@@ -49,6 +51,24 @@ std::string name_argument(const Arguments& args, const std::string& text, int pr
   return cache::entry_name(pickle::parse_literal(text), protocol);
 }
 
+// The value as the command shows it: repr, or with --json pickle::to_json.
+std::string show(const Arguments& args, const pickle::Value& value, const pickle::ReprOptions& repr_options) {
+  if (args.has("json")) {
+    pickle::JsonOptions json_options;
+    json_options.max_output_bytes = repr_options.max_size;
+    return pickle::to_json(value, json_options);
+  }
+  return pickle::repr(value, repr_options);
+}
+
+// Entries in a directory another user controls could be planted; say so, and go on (the values
+// are still read with the safe-load policy).
+void warn_if_untrusted(const std::filesystem::path& dir) {
+  if (auto reason = cache::untrusted_directory_reason(dir)) {
+    std::cerr << "pickletool: warning: untrusted cache directory: " << *reason << '\n';
+  }
+}
+
 std::string short_class_name(const cache::PyException& error) {
   std::string_view name = error.python_class_name();
   if (auto dot = name.rfind('.'); dot != std::string_view::npos) name.remove_prefix(dot + 1);
@@ -59,7 +79,7 @@ int run_cache(const std::vector<std::string>& argv) {
   if (argv.empty()) throw UsageError("expected ls, get, put or rm");
   const std::string action = argv[0];
   Arguments args(std::vector<std::string>(argv.begin() + 1, argv.end()),
-                 {"name", "no-lock", "keep-stale", "inert"}, {"protocol", "timeout"});
+                 {"name", "no-lock", "keep-stale", "inert", "json"}, {"protocol", "timeout"});
   const auto& positional = args.positional();
   auto expect = [&](std::size_t count, const char* what) {
     if (positional.size() != count) throw UsageError(std::string("cache ") + action + " expects " + what);
@@ -68,6 +88,7 @@ int run_cache(const std::vector<std::string>& argv) {
     if (action == "ls") {
       expect(1, "DIR");
       auto disk = cache::OnDiskCache::in_directory(positional[0], cache_options(args));
+      warn_if_untrusted(disk.cache_dir());
       pickle::ReprOptions repr_options;
       repr_options.max_size = ls_repr_max_size;
       for (const cache::EntryInfo& entry : disk.scan()) {
@@ -78,7 +99,7 @@ int run_cache(const std::vector<std::string>& argv) {
           try {
             cache::RawEntry raw = disk.read_entry(entry.name);
             if (raw.state == cache::EntryState::valid) {
-              std::cout << pickle::repr(disk.load_value(raw.payload), repr_options);
+              std::cout << show(args, disk.load_value(raw.payload), repr_options);
             }
           } catch (const cache::ValueUnPicklingError& error) {
             std::string reason = "unreadable";
@@ -101,12 +122,13 @@ int run_cache(const std::vector<std::string>& argv) {
       expect(2, "DIR KEY");
       auto disk = cache::OnDiskCache::in_directory(positional[0], cache_options(args));
       const std::string name = name_argument(args, positional[1], disk.options().protocol);
+      warn_if_untrusted(disk.cache_dir());
       std::optional<pickle::Value> value = disk.get_entry(name);
       if (!value) {
         std::cerr << "pickletool: cache miss: " << name << '\n';
         return exit_missing;
       }
-      std::cout << pickle::repr(*value) << '\n';
+      std::cout << show(args, *value, pickle::ReprOptions{}) << '\n';
       return exit_ok;
     }
     if (action == "put") {
@@ -141,7 +163,7 @@ int run_cache(const std::vector<std::string>& argv) {
 const CommandRegistration registration{Command{
     "cache",
     "cache ls|get|put|rm DIR [KEY [VALUE]] [--name] [--protocol N] [--timeout S] [--no-lock] "
-    "[--keep-stale] [--inert]",
+    "[--keep-stale] [--inert] [--json]",
     "Reads and writes a PyTorch Inductor on-disk cache directory (<tmp>/torchinductor_<user>/cache/\n"
     "<sub_dir>): files named by the first 32 hex digits of sha256(pickle.dumps(key)), holding a\n"
     "4-byte version header and pickle.dumps(value). Python's dir.lock is taken as filelock does.\n"
@@ -159,6 +181,7 @@ const CommandRegistration registration{Command{
     "  --no-lock      do not take dir.lock\n"
     "  --keep-stale   get leaves an entry with a wrong header in place (Python removes it)\n"
     "  --inert        read values with the inert policy instead of builtin data + CacheEntry only\n"
+    "  --json         show values as JSON (pickle/json.hpp's mapping) instead of repr\n"
     "Exit status: 0 success, 1 unreadable value or cache error (lock timeout, permission), 2 usage,\n"
     "3 miss / no such entry.\n",
     run_cache,

@@ -1,6 +1,7 @@
 // The base directory torch's default_cache_dir() computes.
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -83,6 +84,28 @@ std::filesystem::path default_cache_dir() {
     }
   }
   return python_tempdir() / ("torchinductor_" + user);
+}
+
+std::optional<std::string> untrusted_directory_reason(const std::filesystem::path& dir) {
+  std::error_code error;
+  std::filesystem::path current = std::filesystem::absolute(dir, error).lexically_normal();
+  if (error) return "cannot make the path absolute: " + error.message();
+  if (!current.has_filename() && current != current.root_path()) current = current.parent_path();
+  const uid_t me = ::geteuid();
+  for (;;) {
+    struct stat status {};
+    if (::lstat(current.c_str(), &status) != 0) {
+      if (errno != ENOENT) return current.string() + ": cannot inspect it";
+    } else if (S_ISLNK(status.st_mode)) {
+      return current.string() + " is a symbolic link";
+    } else if (status.st_uid != me && status.st_uid != 0) {
+      return current.string() + " is owned by uid " + std::to_string(status.st_uid);
+    } else if ((status.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (status.st_mode & S_ISVTX) == 0) {
+      return current.string() + " is writable by other users";
+    }
+    if (current == current.root_path() || !current.has_parent_path()) return std::nullopt;
+    current = current.parent_path();
+  }
 }
 
 }  // namespace pickle::cache

@@ -78,6 +78,13 @@ std::string python_user_name();
 // \ / : * ? " < > | replaced by _). The on-disk cache does not consult TORCHINDUCTOR_CACHE_DIR.
 std::filesystem::path default_cache_dir();
 
+// Why the entries of `dir` should not be trusted, or nullopt when they can be: the cache lives in a
+// shared temporary directory, where another user may have created torchinductor_<you> first
+// (the pycuda advisory, inducer/pycuda#54). Checks `dir` and each parent: a symbolic link, an owner
+// other than this user or root, or write permission for group or others without the sticky bit
+// (as /tmp has) is a reason. A missing directory is no reason (there is nothing to read).
+std::optional<std::string> untrusted_directory_reason(const std::filesystem::path& dir);
+
 // --- in-memory cache ---------------------------------------------------------------------------
 
 // _InMemoryCacheImpl: a map from the pickled key to the value. get() returns nullopt on a miss and
