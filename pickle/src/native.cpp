@@ -394,7 +394,7 @@ struct ReaderCore::State {
 
   void store(std::uint64_t entry, std::size_t index) {
     if (index >= memo.size()) {
-      if (index > memo.size() + (std::size_t(1) << 20)) fallback();
+      if (index > memo.size() + size) fallback();  // memory linear in the input
       memo.resize(index + 1, memo_unset);
     }
     memo[index] = entry;
@@ -533,14 +533,19 @@ struct ReaderCore::State {
         fallback();
     }
   }
-  void rollback_to(std::size_t at) { pos = at; }
 };
 
 ReaderCore::ReaderCore(std::string_view data, const ReadOptions& options)
     : state_(std::make_unique<State>()) {
-  // A policy, hooks or non-default decoding are the Value reader's business.
-  if (options.policy || options.persistent_load || options.buffers ||
-      data.size() > options.limits.max_input_bytes)
+  const Limits& l = options.limits;
+  const Limits defaults;
+  bool default_limits = l.max_input_bytes == defaults.max_input_bytes && l.max_depth == defaults.max_depth &&
+                        l.max_stack == defaults.max_stack && l.max_memo_entries == defaults.max_memo_entries &&
+                        l.max_memo_index == defaults.max_memo_index && l.max_nodes == defaults.max_nodes &&
+                        l.max_alloc_ratio == defaults.max_alloc_ratio;
+  // A policy, hooks, or limits tighter than the defaults are the Value reader's to enforce.
+  if (options.policy || options.persistent_load || options.buffers || !default_limits ||
+      data.size() > l.max_input_bytes)
     throw Fallback{};
   state_->data = reinterpret_cast<const unsigned char*>(data.data());
   state_->size = data.size();
