@@ -937,7 +937,8 @@ void TypedReader::convert_struct(const Value& v, S& x) {
     }(), ...);
   }, fields);
   if (state.size() != std::tuple_size_v<decltype(fields)>) {
-    for (const auto& [key, value] : state.dict_items()) {
+    for (const auto& item : state.dict_items()) {
+      const Value& key = item.first;
       bool known = false;
       if (key.is_str())
         std::apply([&](const auto&... f) { ((known = known || f.name == key.as_str()), ...); }, fields);
