@@ -32,8 +32,44 @@ std::int64_t small_int(const Value& value, std::string_view type, std::string_vi
   return *v;
 }
 
+GlobalPool::GlobalPool(const Value& original) {
+  // A few levels of the original object (its callable, arguments, state and their callables) hold
+  // every global a reduction of the standard library or numpy uses; the walk is bounded.
+  constexpr std::size_t max_visits = 256;
+  std::vector<std::pair<Value, int>> stack{{original, 0}};
+  std::size_t visits = 0;
+  while (!stack.empty() && visits++ < max_visits) {
+    auto [value, depth] = stack.back();
+    stack.pop_back();
+    if (value.kind() == Kind::global) {
+      globals_.push_back(value);
+      continue;
+    }
+    if (depth >= 4) continue;
+    if (value.kind() == Kind::tuple) {
+      for (const Value& item : value.items()) stack.emplace_back(item, depth + 1);
+    } else if (value.kind() == Kind::object && value.object_form() == ObjectForm::reduce) {
+      stack.emplace_back(value.callable(), depth + 1);
+      stack.emplace_back(value.args(), depth + 1);
+      for (const auto& [op, first, second] : value.object_ops()) {
+        if (op == ObjectOp::build) stack.emplace_back(first, depth + 1);
+      }
+    } else if (value.kind() == Kind::object && value.object_form() == ObjectForm::newobj) {
+      stack.emplace_back(value.callable(), depth + 1);
+    }
+  }
+}
+
+Value GlobalPool::get(std::string_view module, std::string_view qualname) const {
+  for (const Value& global : globals_) {
+    if (global.module() == module && global.qualname() == qualname) return global;
+  }
+  return Value::global(module, qualname);
+}
+
 }  // namespace internal
 
+using internal::GlobalPool;
 using internal::is_global;
 using internal::malformed;
 using internal::small_int;
@@ -128,17 +164,24 @@ std::vector<std::pair<std::string, Value>> attribute_state(const Call& call, std
   return attributes;
 }
 
-Value make_call(std::string_view module, std::string_view qualname, std::initializer_list<Value> args) {
-  return Value::object(ObjectForm::reduce, Value::global(module, qualname), Value::tuple(args));
+const GlobalPool& no_pool() {
+  static const GlobalPool pool{Value()};
+  return pool;
+}
+
+Value make_call(const GlobalPool& pool, std::string_view module, std::string_view qualname,
+                std::initializer_list<Value> args) {
+  return Value::object(ObjectForm::reduce, pool.get(module, qualname), Value::tuple(args));
 }
 
 // An object as object.__reduce_ex__(protocol) makes it for a class without __getnewargs__.
-Value make_default_reduced(std::string_view module, std::string_view qualname, int protocol) {
+Value make_default_reduced(const GlobalPool& pool, std::string_view module, std::string_view qualname,
+                           int protocol) {
   if (protocol < 2) {
-    return make_call("copyreg", "_reconstructor",
-                     {Value::global(module, qualname), Value::global("builtins", "object"), Value()});
+    return make_call(pool, "copyreg", "_reconstructor",
+                     {pool.get(module, qualname), pool.get("builtins", "object"), Value()});
   }
-  return Value::object(ObjectForm::newobj, Value::global(module, qualname), Value::tuple());
+  return Value::object(ObjectForm::newobj, pool.get(module, qualname), Value::tuple());
 }
 
 Value attributes_dict(const std::vector<std::pair<std::string, Value>>& attributes) {
@@ -284,13 +327,13 @@ std::optional<Timezone> as_timezone(const Value& tzinfo) {
   }
 }
 
-Value timedelta_value(const Timedelta& delta) {
-  return make_call("datetime", "timedelta", {Value(delta.days), Value(delta.seconds), Value(delta.microseconds)});
+Value timedelta_value(const GlobalPool& pool, const Timedelta& delta) {
+  return make_call(pool, "datetime", "timedelta", {Value(delta.days), Value(delta.seconds), Value(delta.microseconds)});
 }
 
-Value timezone_value(const Timezone& tz) {
-  if (tz.name) return make_call("datetime", "timezone", {timedelta_value(tz.offset), Value(*tz.name)});
-  return make_call("datetime", "timezone", {timedelta_value(tz.offset)});
+Value timezone_value(const GlobalPool& pool, const Timezone& tz) {
+  if (tz.name) return make_call(pool, "datetime", "timezone", {timedelta_value(pool, tz.offset), Value(*tz.name)});
+  return make_call(pool, "datetime", "timezone", {timedelta_value(pool, tz.offset)});
 }
 
 std::string time_state(int hour, int minute, int second, int microsecond) {
@@ -313,9 +356,9 @@ std::string date_state(int year, int month, int day) {
   return s;
 }
 
-Value with_tzinfo(std::string_view qualname, std::string state, const Value& tzinfo) {
-  if (tzinfo.is_none()) return make_call("datetime", qualname, {Value::bytes(state)});
-  return make_call("datetime", qualname, {Value::bytes(state), tzinfo});
+Value with_tzinfo(const GlobalPool& pool, std::string_view qualname, std::string state, const Value& tzinfo) {
+  if (tzinfo.is_none()) return make_call(pool, "datetime", qualname, {Value::bytes(state)});
+  return make_call(pool, "datetime", qualname, {Value::bytes(state), tzinfo});
 }
 
 // --- Decimal -------------------------------------------------------------------------------------
@@ -582,7 +625,13 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - ((a % b 
 // --- Timedelta, Date, Time, DateTime ---------------------------------------------------------------
 
 std::chrono::microseconds Timedelta::to_chrono() const {
-  return std::chrono::microseconds((days * 86400 + seconds) * 1000000 + microseconds);
+  // int64 microseconds cover about ±292,000 years; timedelta reaches ±2.7 million.
+  std::int64_t total = 0;
+  if (__builtin_mul_overflow(days, std::int64_t{86400000000}, &total) ||
+      __builtin_add_overflow(total, std::int64_t{seconds} * 1000000 + microseconds, &total)) {
+    throw Error(PyExc::OverflowError, "timedelta too large for std::chrono::microseconds");
+  }
+  return std::chrono::microseconds(total);
 }
 
 Timedelta Timedelta::from_chrono(std::chrono::microseconds duration) {
@@ -652,7 +701,7 @@ DateTime DateTime::from_local(std::chrono::local_time<std::chrono::microseconds>
 DateTime DateTime::from_sys(std::chrono::sys_time<std::chrono::microseconds> instant, const Timezone& tz) {
   DateTime dt = from_local(std::chrono::local_time<std::chrono::microseconds>(instant.time_since_epoch() +
                                                                                tz.offset.to_chrono()));
-  dt.tzinfo = timezone_value(tz);
+  dt.tzinfo = timezone_value(no_pool(), tz);
   return dt;
 }
 
@@ -662,7 +711,12 @@ Decimal Decimal::parse(std::string_view input) {
   const auto invalid = [&]() -> Error {
     return Error(PyExc::ValueError, "invalid literal for Decimal: '" + std::string(input) + "'");
   };
-  std::string_view text = trim(input);
+  // CPython's decimal ignores underscores anywhere in the text.
+  std::string without_underscores;
+  for (const char c : trim(input)) {
+    if (c != '_') without_underscores += c;
+  }
+  std::string_view text = without_underscores;
   Decimal d;
   if (!text.empty() && (text[0] == '+' || text[0] == '-')) {
     d.negative = text[0] == '-';
@@ -800,36 +854,39 @@ namespace {
 
 struct ToValue {
   const ConvertOptions& options;
+  GlobalPool pool{options.original};
 
   Value operator()(const Date& d) const {
     check_date(d.year, d.month, d.day, "datetime.date");
-    return make_call("datetime", "date", {Value::bytes(date_state(d.year, d.month, d.day))});
+    return make_call(pool, "datetime", "date", {Value::bytes(date_state(d.year, d.month, d.day))});
   }
   Value operator()(const Time& t) const {
     check_time(t.hour, t.minute, t.second, t.microsecond, "datetime.time");
-    return with_tzinfo("time", time_state(t.hour | (t.fold ? 0x80 : 0), t.minute, t.second, t.microsecond),
+    // CPython writes the fold only from protocol 4 on.
+    const bool fold = t.fold && options.protocol > 3;
+    return with_tzinfo(pool, "time", time_state(t.hour | (fold ? 0x80 : 0), t.minute, t.second, t.microsecond),
                        t.tzinfo);
   }
   Value operator()(const DateTime& dt) const {
     check_date(dt.year, dt.month, dt.day, "datetime.datetime");
     check_time(dt.hour, dt.minute, dt.second, dt.microsecond, "datetime.datetime");
-    return with_tzinfo("datetime",
-                       date_state(dt.year, dt.month | (dt.fold ? 0x80 : 0), dt.day) +
+    return with_tzinfo(pool, "datetime",
+                       date_state(dt.year, dt.month | (dt.fold && options.protocol > 3 ? 0x80 : 0), dt.day) +
                            time_state(dt.hour, dt.minute, dt.second, dt.microsecond),
                        dt.tzinfo);
   }
-  Value operator()(const Timedelta& delta) const { return timedelta_value(delta); }
-  Value operator()(const Timezone& tz) const { return timezone_value(tz); }
-  Value operator()(const Decimal& d) const { return make_call("decimal", "Decimal", {Value(d.to_string())}); }
+  Value operator()(const Timedelta& delta) const { return timedelta_value(pool, delta); }
+  Value operator()(const Timezone& tz) const { return timezone_value(pool, tz); }
+  Value operator()(const Decimal& d) const { return make_call(pool, "decimal", "Decimal", {Value(d.to_string())}); }
   Value operator()(const Fraction& f) const {
     if (options.target_minor >= 11) {
-      return make_call("fractions", "Fraction", {Value(f.numerator), Value(f.denominator)});
+      return make_call(pool, "fractions", "Fraction", {Value(f.numerator), Value(f.denominator)});
     }
-    return make_call("fractions", "Fraction", {Value(f.to_string())});
+    return make_call(pool, "fractions", "Fraction", {Value(f.to_string())});
   }
-  Value operator()(const Complex& c) const { return make_call("builtins", "complex", {Value(c.real), Value(c.imag)}); }
+  Value operator()(const Complex& c) const { return make_call(pool, "builtins", "complex", {Value(c.real), Value(c.imag)}); }
   Value operator()(const Uuid& u) const {
-    Value object = make_default_reduced("uuid", "UUID", options.protocol);
+    Value object = make_default_reduced(pool, "uuid", "UUID", options.protocol);
     Value state = Value::dict();
     state.set_item("int", Value(u.as_int()));
     if (u.is_safe) state.set_item("is_safe", *u.is_safe);
@@ -837,29 +894,29 @@ struct ToValue {
     return object;
   }
   Value operator()(const Range& r) const {
-    return make_call("builtins", "range", {Value(r.start), Value(r.stop), Value(r.step)});
+    return make_call(pool, "builtins", "range", {Value(r.start), Value(r.stop), Value(r.step)});
   }
-  Value operator()(const Slice& s) const { return make_call("builtins", "slice", {s.start, s.stop, s.step}); }
+  Value operator()(const Slice& s) const { return make_call(pool, "builtins", "slice", {s.start, s.stop, s.step}); }
   Value operator()(const OrderedDict& d) const {
-    Value object = make_call("collections", "OrderedDict", {});
+    Value object = make_call(pool, "collections", "OrderedDict", {});
     for (const auto& [key, value] : d.items) object.add_object_op(ObjectOp::setitem, key, value);
     if (!d.attributes.is_none()) object.add_object_op(ObjectOp::build, d.attributes);
     return object;
   }
   Value operator()(const DefaultDict& d) const {
-    Value object = d.default_factory.is_none() ? make_call("collections", "defaultdict", {})
-                                                : make_call("collections", "defaultdict", {d.default_factory});
+    Value object = d.default_factory.is_none() ? make_call(pool, "collections", "defaultdict", {})
+                                                : make_call(pool, "collections", "defaultdict", {d.default_factory});
     for (const auto& [key, value] : d.items) object.add_object_op(ObjectOp::setitem, key, value);
     return object;
   }
   Value operator()(const Counter& c) const {
     Value dict = Value::dict();
     for (const auto& [key, value] : c.items) dict.set_item(key, value);
-    return make_call("collections", "Counter", {dict});
+    return make_call(pool, "collections", "Counter", {dict});
   }
   Value operator()(const Deque& d) const {
-    Value object = d.maxlen ? make_call("collections", "deque", {Value::tuple(), Value(*d.maxlen)})
-                            : make_call("collections", "deque", {});
+    Value object = d.maxlen ? make_call(pool, "collections", "deque", {Value::tuple(), Value(*d.maxlen)})
+                            : make_call(pool, "collections", "deque", {});
     for (const Value& item : d.items) object.add_object_op(ObjectOp::append, item);
     return object;
   }
@@ -869,11 +926,11 @@ struct ToValue {
   }
   Value operator()(const Namespace& n) const {
     if (n.type == Namespace::Type::simple) {
-      Value object = make_call("types", "SimpleNamespace", {});
+      Value object = make_call(pool, "types", "SimpleNamespace", {});
       object.add_object_op(ObjectOp::build, attributes_dict(n.attributes));
       return object;
     }
-    Value object = make_default_reduced("argparse", "Namespace", options.protocol);
+    Value object = make_default_reduced(pool, "argparse", "Namespace", options.protocol);
     if (!n.attributes.empty()) object.add_object_op(ObjectOp::build, attributes_dict(n.attributes));
     return object;
   }
@@ -884,7 +941,10 @@ struct ToValue {
 
 }  // namespace
 
-Value to_value(const Typed& typed, const ConvertOptions& options) { return std::visit(ToValue{options}, typed); }
+Value to_value(const Typed& typed, const ConvertOptions& options) {
+  const ToValue convert{options};
+  return std::visit(convert, typed);
+}
 
 // --- registry --------------------------------------------------------------------------------------
 

@@ -18,6 +18,17 @@ bool is_global(const Value& value, std::string_view module, std::string_view qua
 std::vector<Value> tuple_items(const Value& args, std::string_view type);
 std::int64_t small_int(const Value& value, std::string_view type, std::string_view what);
 
+// The globals of the object a typed value was read from (ConvertOptions::original), reused when it
+// is made again so that it keeps the loaded graph's sharing (module names fetched from the memo).
+class GlobalPool {
+ public:
+  explicit GlobalPool(const Value& original);
+  Value get(std::string_view module, std::string_view qualname) const;
+
+ private:
+  std::vector<Value> globals_;
+};
+
 // numpy (types_numpy.cpp)
 void add_numpy_recognizers(Registry& registry);
 Value numpy_to_value(const numpy::Array& array, const ConvertOptions& options);

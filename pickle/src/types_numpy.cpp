@@ -13,6 +13,7 @@
 
 namespace pickle::types {
 
+using internal::GlobalPool;
 using internal::is_global;
 using internal::malformed;
 using internal::small_int;
@@ -185,7 +186,7 @@ Array Array::from_bytes(Dtype dtype, std::vector<std::size_t> shape, std::string
   Array array;
   array.dtype = std::move(dtype);
   array.dtype.source = Value();
-  array.storage = Value::bytes(bytes);
+  array.storage = Value::bytearray(bytes);  // a numpy array's memory is writable
   const std::string_view stored = array.storage.as_bytes();
   array.data = std::as_bytes(std::span<const char>(stored.data(), stored.size()));
   array.shape = std::move(shape);
@@ -566,7 +567,8 @@ void add_numpy_recognizers(Registry& registry) {
   registry.add("numpy", "dtype", recognize_dtype);
 }
 
-Value numpy_to_value(const Dtype& d, const ConvertOptions&) {
+Value numpy_to_value(const Dtype& d, const ConvertOptions& options) {
+  const GlobalPool pool(options.original);
   if (!d.source.is_none()) {
     try {
       if (read_dtype(d.source) == d && same_graph(read_dtype(d.source).metadata, d.metadata)) return d.source;
@@ -579,7 +581,7 @@ Value numpy_to_value(const Dtype& d, const ConvertOptions&) {
   if ((d.kind == 'M' || d.kind == 'm') && d.metadata.is_none()) {
     throw TypeMismatch("a datetime64/timedelta64 dtype needs its unit metadata (load one to copy it)");
   }
-  Value object = Value::object(ObjectForm::reduce, Value::global("numpy", "dtype"),
+  Value object = Value::object(ObjectForm::reduce, pool.get("numpy", "dtype"),
                                Value::tuple({Value(d.code()), Value(false), Value(true)}));
   const char order = numpy::has_byte_order(d.kind, d.itemsize) ? (d.byteorder == '>' ? '>' : '<') : '|';
   std::vector<Value> state{Value(d.metadata.is_none() ? 3 : 4), Value(std::string(1, order)), Value(), Value(), Value(),
@@ -590,6 +592,7 @@ Value numpy_to_value(const Dtype& d, const ConvertOptions&) {
 }
 
 Value numpy_to_value(const Array& a, const ConvertOptions& options) {
+  const GlobalPool pool(options.original);
   if (a.dtype.kind == 'O') throw TypeMismatch("object arrays are written from their generic Value");
   if (numpy::checked_byte_size(a.shape, a.dtype.itemsize) != a.data.size()) {
     throw Error(PyExc::ValueError, "buffer size does not match array size");
@@ -603,14 +606,30 @@ Value numpy_to_value(const Array& a, const ConvertOptions& options) {
                                a.storage.as_bytes().size() == bytes.size();
   if (a.from_buffer && options.protocol >= 5) {
     // A PickleBuffer of a writable array: BYTEARRAY8 in band (or the out-of-band buffer as loaded).
-    const Value buffer = storage_is_data ? a.storage : Value::bytearray(bytes);
-    return Value::object(ObjectForm::reduce, Value::global(core_module(a.generation, "numeric"), "_frombuffer"),
-                         Value::tuple({buffer, dtype, shape, Value(a.fortran_order ? "F" : "C")}));
+    const bool reusable = storage_is_data && a.storage.kind() != Kind::bytes;
+    const Value buffer = reusable ? a.storage : Value::bytearray(bytes);
+    // 'C' and 'F' are CPython's cached 1-character strs: reuse the loaded one, shared as it was.
+    Value order(a.fortran_order ? "F" : "C");
+    if (options.original.kind() == Kind::object && options.original.object_form() == ObjectForm::reduce &&
+        options.original.args().kind() == Kind::tuple && options.original.args().size() == 4 &&
+        options.original.args()[3] == order) {
+      order = options.original.args()[3];
+    }
+    return Value::object(ObjectForm::reduce, pool.get(core_module(a.generation, "numeric"), "_frombuffer"),
+                         Value::tuple({buffer, dtype, shape, order}));
   }
   const Value data = storage_is_data && a.storage.kind() == Kind::bytes ? a.storage : Value::bytes(bytes);
+  // CPython's 1-byte bytes are one object: an array loaded from a pickle with other arrays may
+  // have fetched its b'b' from the memo, and must again.
+  Value dummy_type_code = Value::bytes("b");
+  if (options.original.kind() == Kind::object && options.original.object_form() == ObjectForm::reduce &&
+      options.original.args().kind() == Kind::tuple && options.original.args().size() == 3 &&
+      options.original.args()[2].kind() == Kind::bytes && options.original.args()[2].as_bytes() == "b") {
+    dummy_type_code = options.original.args()[2];
+  }
   Value object = Value::object(
-      ObjectForm::reduce, Value::global(core_module(a.generation, "multiarray"), "_reconstruct"),
-      Value::tuple({Value::global("numpy", "ndarray"), Value::tuple({Value(0)}), Value::bytes("b")}));
+      ObjectForm::reduce, pool.get(core_module(a.generation, "multiarray"), "_reconstruct"),
+      Value::tuple({pool.get("numpy", "ndarray"), Value::tuple({Value(0)}), dummy_type_code}));
   const bool fortran = a.fortran_order && a.shape.size() > 1;
   object.add_object_op(ObjectOp::build, Value::tuple({Value(1), shape, dtype, Value(fortran), data}));
   return object;
@@ -618,7 +637,8 @@ Value numpy_to_value(const Array& a, const ConvertOptions& options) {
 
 Value numpy_to_value(const Scalar& s, const ConvertOptions& options) {
   if (s.data.size() != s.dtype.itemsize) throw Error(PyExc::ValueError, "scalar data size does not match the dtype");
-  return Value::object(ObjectForm::reduce, Value::global(core_module(s.generation, "multiarray"), "scalar"),
+  const GlobalPool pool(options.original);
+  return Value::object(ObjectForm::reduce, pool.get(core_module(s.generation, "multiarray"), "scalar"),
                        Value::tuple({numpy_to_value(s.dtype, options), Value::bytes(s.data)}));
 }
 

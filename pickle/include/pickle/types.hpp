@@ -63,6 +63,11 @@ namespace pickle::types {
 struct ConvertOptions {
   int target_minor = 11;
   int protocol = 4;
+  // The object node the typed value was read from, if any: its globals are reused, so that the
+  // value made again shares them as the loaded graph did and pickle::dumps writes the same memo
+  // references as the original pickle. Without it the globals are new: write such values with
+  // Identities::cpython to get CPython's sharing of module names.
+  Value original = Value();
 };
 
 // datetime.timedelta, normalised as Python keeps it: 0 <= seconds < 86400,
@@ -72,6 +77,7 @@ struct Timedelta {
   std::int32_t seconds = 0;
   std::int32_t microseconds = 0;
 
+  // Throws pickle::Error(OverflowError) beyond int64 microseconds (about ±292,000 years).
   std::chrono::microseconds to_chrono() const;
   // Normalises as timedelta(microseconds=…) does; throws pickle::Error(OverflowError) past
   // Python's range.
