@@ -5,7 +5,7 @@
 #   FUZZ_BUILD_DIR   build directory (default build-libfuzzer; configured here with clang++,
 #                    -Dfuzz=enabled and AddressSanitizer + UndefinedBehaviorSanitizer if missing)
 #   FUZZ_JOBS        harnesses run at the same time (default 2, one per core)
-#   FUZZ_HARNESSES   which to run (default: load roundtrip structured tools json native)
+#   FUZZ_HARNESSES   which to run (default: load roundtrip structured tools json native types)
 #   FUZZ_RSS_MB      -rss_limit_mb (default 2048; above the limits the harnesses load with)
 # Seeds: fuzz/corpus/<harness>/ (committed, minimized) and the pickles of tests/golden/. New corpus
 # entries go to $FUZZ_BUILD_DIR/fuzz-corpus/<harness>/, findings to
@@ -17,7 +17,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$root/build-libfuzzer}"
 jobs="${FUZZ_JOBS:-2}"
 rss_mb="${FUZZ_RSS_MB:-2048}"
-read -r -a harnesses <<< "${FUZZ_HARNESSES:-load roundtrip structured tools json native}"
+read -r -a harnesses <<< "${FUZZ_HARNESSES:-load roundtrip structured tools json native types}"
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz/run.sh: clang++ is needed (apt-get install clang)" >&2
