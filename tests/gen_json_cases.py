@@ -393,7 +393,71 @@ DOCUMENTS = {
 }
 
 
+def random_value(rng, budget):
+    """A random value with shared parts and cycles, built the way Python code would build it."""
+    pool = []
+
+    def scalar():
+        return rng.choice([
+            None, True, False, rng.randrange(-300, 300), rng.randrange(-2**70, 2**70),
+            rng.choice([0.5, -0.0, 1e300, float("inf"), float("nan")]), rng.random(),
+            rng.choice(["", "a", "key", "$ref", "\ud800", "\ud83d\ude00", "é\n\"", "x" * 40]),
+            bytes(rng.randrange(256) for _ in range(rng.randrange(5))),
+            bytearray(b"ba"), collections.OrderedDict, Point(rng.randrange(3), "p"),
+        ])
+
+    def value(depth):
+        nonlocal budget
+        budget -= 1
+        if pool and rng.random() < 0.15:
+            return rng.choice(pool)
+        if depth > 6 or budget <= 0 or rng.random() < 0.4:
+            return scalar()
+        kind = rng.randrange(6)
+        if kind == 0:
+            v = [value(depth + 1) for _ in range(rng.randrange(4))]
+            if rng.random() < 0.2:
+                v.append(v)
+        elif kind == 1:
+            v = tuple(value(depth + 1) for _ in range(rng.randrange(4)))
+        elif kind == 2:
+            v = {}
+            for _ in range(rng.randrange(4)):
+                key = rng.choice(["a", "b", "$x", rng.randrange(5), (1, "t"), None, "\ud800"])
+                v[key] = value(depth + 1)
+        elif kind == 3:
+            v = {rng.randrange(100) for _ in range(rng.randrange(4))}
+        elif kind == 4:
+            v = frozenset(rng.choice(["s", "t", 7, (2,)]) for _ in range(rng.randrange(3)))
+        else:
+            v = Point(value(depth + 1), value(depth + 1))
+            if rng.random() < 0.3:
+                v.me = v
+        pool.append(v)
+        return v
+
+    return value(0)
+
+
+def print_random_rows(count, seed):
+    """For the live test: rows like to_json.tsv for random values, on standard output."""
+    import random
+    rng = random.Random(seed)
+    sys.setrecursionlimit(100000)
+    for i in range(count):
+        value = random_value(rng, 40)
+        for protocol in range(6):
+            data = dumps(value, protocol)
+            loaded = inert_loads(data)
+            row = "\t".join(["random%d" % i, str(protocol), data.hex(), to_json(loaded),
+                             to_json(loaded, indent=2).encode("utf-8").hex()])
+            sys.stdout.buffer.write(row.encode("utf-8") + b"\n")
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--random":
+        print_random_rows(int(sys.argv[2]), int(sys.argv[3]))
+        return
     if sys.version_info[:2] != (3, 11):
         sys.exit("run with Python 3.11, the oracle")
     sys.setrecursionlimit(100000)

@@ -508,6 +508,33 @@ TEST(Live, FromJsonMatchesPickleDumpsOfJsonLoads) {
   std::filesystem::remove(script_path);
 }
 
+// Random values with sharing and cycles, pickled by CPython; the expected JSON is the Python
+// implementation's (tests/gen_json_cases.py --random COUNT SEED).
+TEST(Live, ToJsonMatchesThePythonMappingOnRandomValues) {
+  if (python() == nullptr) GTEST_SKIP() << "PICKLE_PYTHON is not set";
+  auto [out, status] = run(std::string(python()) + " " + data_dir() + "/gen_json_cases.py --random 300 20261127");
+  ASSERT_EQ(status, 0);
+  std::istringstream lines(out);
+  std::string line;
+  std::size_t count = 0;
+  while (std::getline(lines, line)) {
+    std::vector<std::string> row;
+    std::size_t start = 0;
+    for (std::size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1) {
+      row.push_back(line.substr(start, tab - start));
+    }
+    row.push_back(line.substr(start));
+    ASSERT_EQ(row.size(), 5u) << line;
+    SCOPED_TRACE(row[0] + " protocol " + row[1] + ": " + row[3]);
+    const Value value = pickle::loads(from_hex(row[2]));
+    EXPECT_EQ(to_json(value), row[3]);
+    EXPECT_EQ(to_json(value, {.indent = 2}), from_hex(row[4]));
+    EXPECT_EQ(to_json(from_json(row[3])), row[3]);
+    ++count;
+  }
+  EXPECT_EQ(count, 1800u);
+}
+
 // Whatever the reader loads, the JSON is valid: Python's json.loads accepts every output, and the
 // output is valid UTF-8 (Python decodes it strictly).
 TEST(Live, OutputOfCorpusPicklesIsValidJson) {
