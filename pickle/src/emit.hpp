@@ -127,6 +127,11 @@ class Output {
   }
   ~Output() { std::free(data_); }
 
+  // Room for `n` more bytes without growing (an estimate from a caller that knows the value).
+  void reserve_capacity(std::size_t n) {
+    if (len_ + n + frame_header_size > cap_) grow(len_ + n + frame_header_size);
+  }
+
   // Drop whatever a failed dump left behind.
   void reset() noexcept {
     len_ = 0;

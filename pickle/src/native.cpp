@@ -194,6 +194,7 @@ void WriterCore::list_open() {
 }
 
 void WriterCore::int64_list(const std::int64_t* items, std::size_t n) {
+  state_->out.reserve_capacity(n * 5 + n / 500 + 64);
   list_open();
   Output& out = state_->out;
   if (protocol_ == 0 || n == 1) {
@@ -216,6 +217,9 @@ void WriterCore::int64_list(const std::int64_t* items, std::size_t n) {
 }
 
 void WriterCore::str_list(const std::string* items, std::size_t n) {
+  std::size_t total = 64 + n / 500;
+  for (std::size_t i = 0; i < n; ++i) total += items[i].size() + 6;
+  state_->out.reserve_capacity(total);
   list_open();
   State& s = *state_;
   if (protocol_ == 0 || n == 1) {
@@ -533,6 +537,48 @@ struct ReaderCore::State {
         fallback();
     }
   }
+
+  // How many items the list starting at pos (after EMPTY_LIST and its memo store) holds, when it is
+  // a list of ints or strs in CPython's batches: one pass without allocating, so the vector is
+  // allocated once (page faults, not parsing, dominate large loads). An estimate: 0 when unsure.
+  std::size_t count_list_items() const {
+    std::size_t p = pos, count = 0;
+    auto arg = [&](std::size_t n) { return p + n <= size; };
+    for (;;) {
+      if (p < size && data[p] == byte(Op::FRAME)) p += 9;
+      if (p >= size || data[p] != byte(Op::MARK)) return count;
+      ++p;
+      std::size_t batch = 0;
+      for (;;) {
+        if (p < size && data[p] == byte(Op::FRAME)) p += 9;
+        if (p >= size) return count;
+        std::size_t n;
+        bool item = true;
+        switch (static_cast<Op>(data[p])) {
+          case Op::BININT1: n = 2; break;
+          case Op::BININT2: n = 3; break;
+          case Op::BININT: n = 5; break;
+          case Op::LONG1: n = arg(2) ? 2 + std::size_t(data[p + 1]) : size; break;
+          case Op::SHORT_BINUNICODE: n = arg(2) ? 2 + std::size_t(data[p + 1]) : size; break;
+          case Op::BINUNICODE: n = arg(5) ? 5 + std::size_t(u32(data + p + 1)) : size; break;
+          case Op::BINGET: n = 2; break;
+          case Op::LONG_BINGET: n = 5; break;
+          case Op::MEMOIZE: n = 1; item = false; break;
+          case Op::BINPUT: n = 2; item = false; break;
+          case Op::LONG_BINPUT: n = 5; item = false; break;
+          case Op::APPENDS: n = 0; break;
+          default: return count;
+        }
+        if (n == 0) break;
+        if (item) ++batch;
+        p += n;
+        if (p > size) return count;
+      }
+      ++p;  // APPENDS
+      count += batch;
+      if (batch != detail::batch_size || count > size) return std::min(count, size);
+    }
+  }
 };
 
 ReaderCore::ReaderCore(std::string_view data, const ReadOptions& options)
@@ -700,6 +746,7 @@ void ReaderCore::int64_list(std::vector<std::int64_t>& out) {
   State& s = *state_;
   list_open();
   out.clear();
+  out.reserve(s.count_list_items());
   for (;;) {
     if (out.size() % detail::batch_size != 0) return;
     std::uint8_t b = s.peek();
@@ -734,6 +781,7 @@ void ReaderCore::str_list(std::vector<std::string>& out) {
   State& s = *state_;
   list_open();
   out.clear();
+  out.reserve(s.count_list_items());
   for (;;) {
     if (out.size() % detail::batch_size != 0) return;
     std::uint8_t b = s.peek();
