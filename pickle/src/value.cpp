@@ -4,6 +4,7 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <limits>
@@ -80,14 +81,89 @@ static_assert(sizeof(Heap::Chunk) % alignof(std::max_align_t) == 0);
 
 namespace {
 
-constexpr std::size_t max_chunk_size = std::size_t{1} << 20;
+// Chunks are power-of-two blocks (header included) so that freed ones can be reused by size class.
+constexpr std::size_t max_chunk_size = std::size_t{1} << 22;
+constexpr int chunk_classes = 64;
+
+// Freed chunks are kept per thread and handed to the next regions made on that thread: memory
+// fresh from the system costs a page fault per 4 KiB on first touch, which made up half of a large
+// load's time (a loop of loads, or a service loading requests, would pay it on every call).
+// Bounded, so a thread that once loaded something huge does not hold all of it.
+constexpr std::size_t max_cached_bytes = std::size_t{256} << 20;
+
+struct ChunkCache {
+  Heap::Chunk* free[chunk_classes] = {};
+  std::size_t bytes = 0;
+  ~ChunkCache();
+};
+
+// Trivially destructible, so it can still be read while other thread_local objects holding values
+// are destroyed after the cache.
+thread_local bool chunk_cache_alive = false;
+
+ChunkCache::~ChunkCache() {
+  chunk_cache_alive = false;
+  for (Heap::Chunk*& list : free) {
+    while (list != nullptr) {
+      Heap::Chunk* next = list->next;
+      std::free(list);
+      list = next;
+    }
+  }
+}
+
+ChunkCache* chunk_cache() noexcept {
+  thread_local ChunkCache cache;
+  thread_local bool constructed = (chunk_cache_alive = true);
+  (void)constructed;
+  return chunk_cache_alive ? &cache : nullptr;
+}
+
+int chunk_class(std::size_t total) noexcept { return std::countr_zero(total); }
+
+Heap::Chunk* take_cached_chunk(std::size_t total) noexcept {
+  ChunkCache* cache = chunk_cache();
+  if (cache == nullptr) return nullptr;
+  Heap::Chunk*& list = cache->free[chunk_class(total)];
+  Heap::Chunk* chunk = list;
+  if (chunk != nullptr) {
+    list = chunk->next;
+    cache->bytes -= total;
+  }
+  return chunk;
+}
+
+// A chunk with at least `data_size` bytes of data, from the cache when one of its class is there.
+Heap::Chunk* obtain_chunk(std::size_t data_size) {
+  if (data_size > (std::size_t{1} << 62)) throw std::bad_alloc();
+  const std::size_t total = std::bit_ceil(sizeof(Heap::Chunk) + data_size);
+  Heap::Chunk* chunk = take_cached_chunk(total);
+  if (chunk == nullptr) {
+    // malloc, not operator new: the latest large block's chunk grows with realloc.
+    chunk = static_cast<Heap::Chunk*>(std::malloc(total));
+    if (chunk == nullptr) throw std::bad_alloc();
+  }
+  chunk->next = nullptr;
+  chunk->size = total - sizeof(Heap::Chunk);
+  return chunk;
+}
+
+void give_back_chunk(Heap::Chunk* chunk) noexcept {
+  const std::size_t total = sizeof(Heap::Chunk) + chunk->size;
+  ChunkCache* cache = chunk_cache();
+  if (cache != nullptr && cache->bytes + total <= max_cached_bytes) {
+    Heap::Chunk*& list = cache->free[chunk_class(total)];
+    chunk->next = list;
+    list = chunk;
+    cache->bytes += total;
+    return;
+  }
+  std::free(chunk);
+}
 
 Heap::Chunk* new_chunk(Heap& heap, std::size_t data_size) {
-  void* memory = ::operator new(sizeof(Heap::Chunk) + data_size);
-  auto* chunk = static_cast<Heap::Chunk*>(memory);
-  chunk->next = nullptr;
-  chunk->size = data_size;
-  heap.allocated_bytes += sizeof(Heap::Chunk) + data_size;
+  Heap::Chunk* chunk = obtain_chunk(data_size);
+  heap.allocated_bytes += sizeof(Heap::Chunk) + chunk->size;
   return chunk;
 }
 
@@ -95,31 +171,43 @@ std::uintptr_t align_up(std::uintptr_t address, std::size_t align) noexcept {
   return (address + align - 1) & ~static_cast<std::uintptr_t>(align - 1);
 }
 
+void make_current(Heap& heap, Heap::Chunk* chunk, char* cursor) noexcept {
+  chunk->next = heap.chunks;
+  heap.chunks = chunk;
+  heap.cursor = cursor;
+  heap.limit = chunk->data() + chunk->size;
+}
+
 void* allocate_slow(Heap& heap, std::size_t bytes, std::size_t align) {
   // Chunk data starts max_align_t-aligned: only stricter alignments need slack.
   const std::size_t needed = bytes + (align > alignof(std::max_align_t) ? align : 0);
   if (heap.chunks != nullptr && needed > heap.next_chunk_size / 2) {
     // A large block gets a chunk of its own, linked behind the current one so that the current
-    // chunk's free space stays in use.
+    // chunk's free space stays in use. The chunk is rounded up to a power of two; the room left is
+    // kept for the block (the items of a growing list or table) to grow into in place.
     Heap::Chunk* chunk = new_chunk(heap, needed);
     chunk->next = heap.chunks->next;
     heap.chunks->next = chunk;
-    return reinterpret_cast<void*>(align_up(reinterpret_cast<std::uintptr_t>(chunk->data()), align));
+    const std::uintptr_t start = align_up(reinterpret_cast<std::uintptr_t>(chunk->data()), align);
+    heap.solo_block = nullptr;  // its link may now lead to this chunk
+    if (reinterpret_cast<char*>(start) == chunk->data()) {
+      heap.solo_block = chunk->data();
+      heap.solo_limit = chunk->data() + chunk->size;
+      heap.solo_link = &heap.chunks->next;
+    }
+    return reinterpret_cast<void*>(start);
   }
   // Chunks grow with the region (a region made for one str that then gets a small tuple should not
   // take a page for it), up to next_chunk_size, which doubles as it is reached.
-  constexpr std::size_t min_chunk_size = 256;
+  constexpr std::size_t min_chunk_size = 256 - sizeof(Heap::Chunk);
   std::size_t size = std::max(heap.allocated_bytes, min_chunk_size);
   if (size >= heap.next_chunk_size) {
     size = heap.next_chunk_size;
     heap.next_chunk_size = std::min(heap.next_chunk_size * 2, max_chunk_size);
   }
-  size = std::max(size, needed);
-  Heap::Chunk* chunk = new_chunk(heap, size);
-  chunk->next = heap.chunks;
-  heap.chunks = chunk;
-  heap.cursor = chunk->data();
-  heap.limit = chunk->data() + size;
+  // Sizes count the chunk header, so that a power-of-two size stays one size class.
+  Heap::Chunk* chunk = new_chunk(heap, std::max(size - sizeof(Heap::Chunk), needed));
+  make_current(heap, chunk, chunk->data());
   const std::uintptr_t start = align_up(reinterpret_cast<std::uintptr_t>(heap.cursor), align);
   heap.cursor = reinterpret_cast<char*>(start + bytes);
   return reinterpret_cast<void*>(start);
@@ -138,16 +226,12 @@ namespace {
 Heap* create_region(std::size_t initial_bytes) {
   constexpr std::size_t header = (sizeof(Heap) + alignof(std::max_align_t) - 1) &
                                  ~(alignof(std::max_align_t) - 1);
-  const std::size_t data_size = header + initial_bytes;
-  void* memory = ::operator new(sizeof(Heap::Chunk) + data_size);
-  auto* chunk = static_cast<Heap::Chunk*>(memory);
-  chunk->next = nullptr;
-  chunk->size = data_size;
+  Heap::Chunk* chunk = obtain_chunk(header + initial_bytes);
   Heap* heap = new (chunk->data()) Heap();
   heap->chunks = chunk;
   heap->cursor = chunk->data() + header;
-  heap->limit = chunk->data() + data_size;
-  heap->allocated_bytes = sizeof(Heap::Chunk) + data_size;
+  heap->limit = chunk->data() + chunk->size;
+  heap->allocated_bytes = sizeof(Heap::Chunk) + chunk->size;
   return heap;
 }
 
@@ -163,12 +247,50 @@ Heap* Heap::root() noexcept {
 
 void* Heap::allocate(std::size_t bytes, std::size_t align) {
   Heap& heap = parent == nullptr ? *this : *root();
+  heap.used_bytes += bytes;
   const std::uintptr_t start = align_up(reinterpret_cast<std::uintptr_t>(heap.cursor), align);
   if (heap.cursor != nullptr && start + bytes <= reinterpret_cast<std::uintptr_t>(heap.limit)) {
     heap.cursor = reinterpret_cast<char*>(start + bytes);
     return reinterpret_cast<void*>(start);
   }
   return allocate_slow(heap, bytes, align);
+}
+
+void* Heap::grow(void* block, std::size_t old_bytes, std::size_t new_bytes) {
+  Heap& heap = parent == nullptr ? *this : *root();
+  char* start = static_cast<char*>(block);
+  const std::size_t extra = new_bytes - old_bytes;
+  if (start + old_bytes == heap.cursor && static_cast<std::size_t>(heap.limit - heap.cursor) >= extra) {
+    heap.cursor += extra;
+  } else if (start == heap.solo_block && start != nullptr) {
+    if (static_cast<std::size_t>(heap.solo_limit - start) < new_bytes) {
+      if (new_bytes > (std::size_t{1} << 62)) throw std::bad_alloc();
+      Heap::Chunk* chunk = *heap.solo_link;
+      const std::size_t old_total = sizeof(Heap::Chunk) + chunk->size;
+      const std::size_t total = std::bit_ceil(sizeof(Heap::Chunk) + new_bytes);
+      Heap::Chunk* moved = take_cached_chunk(total);
+      if (moved != nullptr) {
+        // Copying into memory already touched is cheaper than faulting in remapped pages.
+        moved->next = chunk->next;
+        moved->size = total - sizeof(Heap::Chunk);
+        std::memcpy(moved->data(), chunk->data(), old_bytes);
+        give_back_chunk(chunk);
+      } else {
+        moved = static_cast<Heap::Chunk*>(std::realloc(chunk, total));
+        if (moved == nullptr) throw std::bad_alloc();
+        moved->size = total - sizeof(Heap::Chunk);
+      }
+      *heap.solo_link = moved;
+      heap.allocated_bytes += total - old_total;
+      heap.solo_block = moved->data();
+      heap.solo_limit = moved->data() + moved->size;
+      start = moved->data();
+    }
+  } else {
+    return nullptr;
+  }
+  heap.used_bytes += extra;
+  return start;
 }
 
 void retain(Heap* heap) noexcept {
@@ -187,11 +309,11 @@ void release(Heap* heap) noexcept {
       Heap::Chunk* chunk = heap->chunks;
       while (chunk != nullptr) {
         Heap::Chunk* next = chunk->next;
-        if (chunk != own_block) ::operator delete(chunk);
+        if (chunk != own_block) give_back_chunk(chunk);
         chunk = next;
       }
       heap->~Heap();
-      ::operator delete(own_block);
+      give_back_chunk(own_block);
     }
     heap = parent;
   }
@@ -217,6 +339,7 @@ Heap* merge(Heap* a, Heap* b) {
     }
   }
   into->allocated_bytes += from->allocated_bytes;
+  into->used_bytes += from->used_bytes;
   into->next_chunk_size = std::max(into->next_chunk_size, from->next_chunk_size);
   for (auto& keep : from->keepalive) into->keepalive.push_back(std::move(keep));
   std::vector<std::shared_ptr<const void>>().swap(from->keepalive);  // its destructor never runs
@@ -224,6 +347,13 @@ Heap* merge(Heap* a, Heap* b) {
   from->cursor = nullptr;
   from->limit = nullptr;
   from->allocated_bytes = 0;
+  from->used_bytes = 0;
+  // Splicing rewrote the link into's solo chunk may hang from; from's solo chunk is into's now.
+  for (Heap* region : {into, from}) {
+    region->solo_block = nullptr;
+    region->solo_limit = nullptr;
+    region->solo_link = nullptr;
+  }
   from->parent = into;
   retain(into);
   return into;
@@ -328,6 +458,15 @@ namespace {
 
 void seq_reserve(Heap& heap, SeqNode& seq, std::size_t needed) {
   if (needed <= seq.capacity) return;
+  // A list whose items are the region's last allocation (a list of atoms being loaded, or an empty
+  // list's inline items right after its node) grows in place, exactly: no copy, no waste.
+  if (needed <= std::numeric_limits<std::size_t>::max() / sizeof(Slot)) {
+    if (void* grown = heap.grow(seq.items, seq.capacity * sizeof(Slot), needed * sizeof(Slot))) {
+      seq.items = static_cast<Slot*>(grown);
+      seq.capacity = needed;
+      return;
+    }
+  }
   std::size_t capacity = std::max<std::size_t>(seq.capacity * 2, 8);
   if (capacity < needed) capacity = needed;
   Slot* items = allocate_array<Slot>(heap, capacity);

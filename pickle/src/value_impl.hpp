@@ -110,11 +110,21 @@ struct Heap {
   char* limit = nullptr;
   std::size_t next_chunk_size = 4096;
   std::size_t allocated_bytes = 0;  // total bytes obtained from the system, for limits
+  std::size_t used_bytes = 0;  // bytes handed out by allocate (what the nodes take, as tracemalloc counts)
+  // The latest block that got a chunk of its own: its chunk's end and the link pointing at it.
+  char* solo_block = nullptr;
+  char* solo_limit = nullptr;
+  Chunk** solo_link = nullptr;
   // Input buffers that zero-copy nodes point into.
   std::vector<std::shared_ptr<const void>> keepalive;
 
   static Heap* create();  // refs == 1
   void* allocate(std::size_t bytes, std::size_t align = alignof(std::max_align_t));
+  // Grow a block from old_bytes to new_bytes without copying it: in place when it was the last
+  // allocation and its chunk has room, or, for the latest large block (alone in its chunk), by
+  // growing that chunk (realloc: the system remaps large blocks). Returns the block's address,
+  // which may have moved; nullptr (and nothing changed) when neither applies.
+  void* grow(void* block, std::size_t old_bytes, std::size_t new_bytes);
   template <class T>
   T* make() {
     return new (allocate(sizeof(T), alignof(T))) T{};
