@@ -16,6 +16,7 @@
 #include "pickle/reader.hpp"
 #include "pickle/repr.hpp"
 #include "pickle/types.hpp"
+#include "pickle/types/native.hpp"
 #include "pickle/writer.hpp"
 #include "repr_dis_jsonl.hpp"
 
@@ -674,3 +675,22 @@ TEST(Types, LiveCPythonReadsWhatWeWrite) {
 }
 
 }  // namespace
+
+// Typed pickling (pickle/native.hpp): the typed values are ordinary C++ values for loads<T>/dumps.
+TEST(Types, TypedPicklingHook) {
+  for (const int proto : {2, 4}) {
+    const Row& date_row = golden("date", 11, proto);
+    const auto date = pickle::loads<types::Date>(from_hex(date_row.at("data")));
+    EXPECT_EQ(date, (types::Date{2024, 2, 29}));
+    EXPECT_EQ(hex(pickle::dumps(date, write_options(proto))), date_row.at("data"));
+    const Row& decimal_row = golden("decimal", 11, proto);
+    const auto decimal = pickle::loads<types::Decimal>(from_hex(decimal_row.at("data")));
+    EXPECT_EQ(decimal.to_string(), "3.14");
+    EXPECT_EQ(hex(pickle::dumps(decimal, write_options(proto))), decimal_row.at("data"));
+  }
+  const Row& composite = golden("composite dict of decimals", 11, 4);
+  const auto map = pickle::loads<std::map<std::string, types::Fraction>>(pickle::dumps(
+      std::map<std::string, types::Fraction>{{"half", types::Fraction::make(1, 2)}}));
+  EXPECT_EQ(map.at("half"), types::Fraction::make(2, 4));
+  EXPECT_THROW(pickle::loads<types::Date>(from_hex(composite.at("data"))), pickle::Error);
+}
