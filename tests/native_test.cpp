@@ -74,9 +74,39 @@ struct pickle::python_class<geometry::Empty> {
   static constexpr std::string_view module = "geometry", name = "Empty";
 };
 
+// The example of pickle/NATIVE.md, compiled and run here.
+namespace shop {
+struct Item {
+  std::string name;
+  std::int64_t count = 0;
+  std::vector<double> prices;
+};
+PICKLE_DESCRIBE(Item, name, count, prices)  // at namespace scope of Item
+}  // namespace shop
+
+template <>
+struct pickle::python_class<shop::Item> {
+  static constexpr std::string_view module = "shop", name = "Item";
+};
+
 namespace {
 
 using geometry::Point;
+
+TEST(Native, DocumentationExample) {
+  std::map<std::string, std::vector<shop::Item>> stock{{"fruit", {{"apple", 3, {0.5, 0.45}}}}};
+  std::string bytes = pickle::dumps(stock);
+  auto back = pickle::loads<std::map<std::string, std::vector<shop::Item>>>(bytes);
+  ASSERT_EQ(back.at("fruit").size(), 1u);
+  EXPECT_EQ(back.at("fruit")[0].name, "apple");
+  EXPECT_EQ(back.at("fruit")[0].prices, (std::vector<double>{0.5, 0.45}));
+  try {
+    pickle::loads<std::vector<int>>(bytes);
+    ADD_FAILURE();
+  } catch (const pickle::LoadTypeError& e) {
+    EXPECT_EQ(std::string(e.what()), "expected list, got dict");
+  }
+}
 
 pickle::WriteOptions with_protocol(int protocol, int minor = 11) {
   pickle::WriteOptions options;
