@@ -30,9 +30,10 @@ void touch_elements(const numpy::Array& array) {
   if (kind == 'f' && size == 8) (void)array.to_vector<double>();
   if (kind == 'c' && size == 16) (void)array.to_vector<std::complex<double>>();
   if (array.data.size() != array.size() * size) pickle_fuzz::finding("array data size disagrees with its shape");
-  for (std::size_t axis = 0; axis < array.shape.size(); ++axis) {
-    if (array.shape[axis] != 0 &&
-        static_cast<std::size_t>(array.strides[axis]) * (array.shape[axis] - 1) + size > array.data.size()) {
+  // The last element of every axis (an empty array has none).
+  for (std::size_t axis = 0; axis < array.shape.size() && array.size() != 0; ++axis) {
+    const std::size_t last = static_cast<std::size_t>(array.strides[axis]) * (array.shape[axis] - 1);
+    if (last + size > array.data.size()) {
       pickle_fuzz::finding("array stride leaves its data");
     }
   }

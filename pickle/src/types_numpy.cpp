@@ -42,8 +42,8 @@ bool valid_itemsize(char kind, std::size_t size) {
     case 'f': return size == 2 || size == 4 || size == 8 || size == 16;
     case 'c': return size == 8 || size == 16 || size == 32;
     case 'M': case 'm': case 'O': return size == 8;
-    case 'U': return size % 4 == 0;
-    default: return true;  // S, V: any size
+    case 'U': return size != 0 && size % 4 == 0;
+    default: return size != 0;  // S, V: any size but 0 (numpy's unsized flexible dtypes)
   }
 }
 

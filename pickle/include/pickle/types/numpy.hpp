@@ -98,6 +98,19 @@ struct Array {
   void check_element_type(std::size_t size, char type_kind) const;
   std::size_t byte_offset(std::span<const std::size_t> index) const;
   void read_element(std::size_t offset, void* out, std::size_t size) const;
+  template <class T>
+  T load(std::size_t offset) const {
+    if constexpr (std::is_same_v<T, bool>) {
+      // Any byte may arrive; only 0 and 1 are bools in C++.
+      unsigned char byte;
+      read_element(offset, &byte, 1);
+      return byte != 0;
+    } else {
+      T element;
+      read_element(offset, &element, sizeof(T));
+      return element;
+    }
+  }
 };
 
 // A numpy scalar (numpy.float64(1.5), numpy.int32(7), …): its dtype and raw bytes.
@@ -129,9 +142,7 @@ template <class T>
 T Array::at(std::span<const std::size_t> index) const {
   static_assert(std::is_trivially_copyable_v<T>);
   check_element_type(sizeof(T), detail::element_kind<T>());
-  T result;
-  read_element(byte_offset(index), &result, sizeof(T));
-  return result;
+  return load<T>(byte_offset(index));
 }
 
 template <class T>
@@ -142,9 +153,7 @@ std::vector<T> Array::to_vector() const {
   out.reserve(count);
   std::vector<std::size_t> index(shape.size(), 0);
   for (std::size_t n = 0; n < count; ++n) {
-    T element;
-    read_element(byte_offset(index), &element, sizeof(T));
-    out.push_back(element);
+    out.push_back(load<T>(byte_offset(index)));
     for (std::size_t axis = shape.size(); axis-- > 0;) {
       if (++index[axis] < shape[axis]) break;
       index[axis] = 0;
