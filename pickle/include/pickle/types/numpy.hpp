@@ -13,8 +13,8 @@
 //
 // Arrays of every fixed-size dtype (bool, signed and unsigned ints, floats, complex, bytes 'S',
 // str 'U', void 'V', datetime64 'M', timedelta64 'm'), either byte order, C or Fortran order, any
-// shape including 0-d and empty, are views: data() points into the loaded pickle's bytes (or the
-// out-of-band buffer) without copying. Object arrays and structured dtypes are recognised but
+// shape including 0-d and empty, are views: `data` points into the loaded value's bytes, bytearray
+// or out-of-band buffer node, without copying. Object arrays and structured dtypes are recognised but
 // refused with pickle::TypeMismatch (their items are Python objects: use the generic Value).
 // Malformed shapes, sizes and dtype strings are pickle::Error(ValueError), never an out-of-bounds
 // view.
