@@ -130,6 +130,8 @@ def cases():
     c['empty_object'] = (geometry.Empty(), 2)
     c['struct_as_dict'] = ({key('a'): 3, key('b'): [1.0]}, 0)
     c['value_inside'] = ([fresh('xy'), [fresh('yz'), 1]], 0)
+    c['value_shares_singletons'] = ([fresh('x'), [fresh('x'), 1]], 0)
+    c['latin1_char_and_byte'] = ((fresh('\u00e9'), fresh_bytes(b'\xe9'), fresh('\u00e9')), 0)
     c['deep_types'] = ({key('m'): [[(1, fresh('pq'))]]}, 0)
     return c
 

@@ -245,6 +245,10 @@ std::map<std::string, Case> cases() {
   c["struct_as_dict"] = make_case(geometry::Plain{3, {1.0}});
   c["value_inside"] = make_case(std::vector<std::variant<std::string, pickle::Value>>{
       std::string("xy"), pickle::Value::list({pickle::Value("yz"), pickle::Value(1)})});
+  c["value_shares_singletons"] = make_case(std::vector<std::variant<std::string, pickle::Value>>{
+      std::string("x"), pickle::Value::list({pickle::Value("x"), pickle::Value(1)})});
+  c["latin1_char_and_byte"] = make_case(
+      std::tuple<std::string, pickle::bytes, std::string>("\xc3\xa9", pickle::bytes("\xe9"), "\xc3\xa9"));
   c["deep_types"] = make_case(
       std::map<std::string, std::vector<std::vector<std::tuple<int, std::string>>>>{{"m", {{{1, "pq"}}}}});
   return c;

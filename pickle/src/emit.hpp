@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "pickle/errors.hpp"
 #include "pickle/opcodes.hpp"
@@ -340,7 +342,18 @@ class ValueEmbedding {
   virtual void global(Output& out, std::uint64_t& next_index, std::string_view module,
                       std::string_view qualname) = 0;
 };
+// The memo indices of CPython's shared objects as the typed writer knows them: '' and the
+// 1-character latin-1 strs ([c], '' at [256]), b'' and the 1-byte bytes (likewise); ~0 when not
+// written yet. The embedding reads them before each call and updates them after, so an 'a' written
+// by either writer is fetched with GET by the other, as CPython shares it.
+struct SharedSingletons {
+  std::array<std::uint64_t, 257> strs;
+  std::array<std::uint64_t, 257> bytes;
+  // Set by the typed writer since the last call: str slots as 0–256, bytes slots as 257–513.
+  std::vector<std::uint16_t> unsent;
+};
 // `options.protocol` must be resolved (0–5).
-std::unique_ptr<ValueEmbedding> make_value_embedding(const WriteOptions& options);
+std::unique_ptr<ValueEmbedding> make_value_embedding(const WriteOptions& options,
+                                                     SharedSingletons& shared);
 
 }  // namespace pickle::detail

@@ -52,8 +52,9 @@ struct WriterCore::State {
   Output out;
   std::uint64_t next_index = 0;
   // CPython's shared objects: '' and the 1-character latin-1 strs; b'' and the 1-byte bytes.
-  std::array<std::uint64_t, 257> str_singletons;
-  std::array<std::uint64_t, 257> bytes_singletons;
+  detail::SharedSingletons singletons;
+  std::array<std::uint64_t, 257>& str_singletons = singletons.strs;
+  std::array<std::uint64_t, 257>& bytes_singletons = singletons.bytes;
   // Dict keys and field names, shared by value (interned).
   std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> interned;
   std::unique_ptr<detail::ValueEmbedding> embedding;
@@ -63,9 +64,20 @@ struct WriterCore::State {
       WriteOptions o = options;
       o.protocol = protocol;
       o.identities = Identities::cpython;
-      embedding = detail::make_value_embedding(o);
+      embedding = detail::make_value_embedding(o, singletons);
+      // Everything written so far is news to it.
+      for (std::uint16_t slot = 0; slot < 514; ++slot)
+        if ((slot < 257 ? singletons.strs[slot] : singletons.bytes[slot - 257u]) != missing)
+          singletons.unsent.push_back(slot);
     }
     return *embedding;
+  }
+  // A slot of `singletons` (strs 0–256, bytes 257–513) about to be looked up or set; a set one is
+  // told to the embedded Value writer, if any, before its next call.
+  std::uint64_t* singleton_slot(std::uint16_t slot) {
+    std::uint64_t* entry = slot < 257 ? &singletons.strs[slot] : &singletons.bytes[slot - 257u];
+    if (*entry == missing && embedding) singletons.unsent.push_back(slot);
+    return entry;
   }
   std::uint64_t memoize() {
     std::uint64_t index = next_index++;
@@ -74,8 +86,8 @@ struct WriterCore::State {
   }
   // The memo entry a str shares by value, or nullptr when the str is a fresh object.
   std::uint64_t* shared_str(std::string_view utf8, bool key) {
-    if (utf8.empty()) return &str_singletons[256];
-    if (int c = detail::single_latin1_char(utf8); c >= 0) return &str_singletons[static_cast<std::size_t>(c)];
+    if (utf8.empty()) return singleton_slot(256);
+    if (int c = detail::single_latin1_char(utf8); c >= 0) return singleton_slot(static_cast<std::uint16_t>(c));
     if (!key) return nullptr;
     auto it = interned.find(utf8);
     if (it == interned.end()) it = interned.emplace(std::string(utf8), missing).first;
@@ -154,8 +166,8 @@ void WriterCore::bytes(std::string_view data) {
   }
   s.out.boundary();
   std::uint64_t* shared = nullptr;
-  if (data.empty()) shared = &s.bytes_singletons[256];
-  if (data.size() == 1) shared = &s.bytes_singletons[static_cast<unsigned char>(data[0])];
+  if (data.empty()) shared = s.singleton_slot(257 + 256);
+  if (data.size() == 1) shared = s.singleton_slot(static_cast<std::uint16_t>(257 + static_cast<unsigned char>(data[0])));
   if (shared != nullptr && *shared != missing) {
     emit_get(s.out, protocol_, *shared);
     return;

@@ -1632,7 +1632,8 @@ namespace {
 // only the output and the memo counter travel.
 class WriterEmbedding final : public ValueEmbedding {
  public:
-  explicit WriterEmbedding(const WriteOptions& options) : writer_(options) {
+  WriterEmbedding(const WriteOptions& options, SharedSingletons& shared)
+      : writer_(options), shared_(shared) {
     writer_.configure();
     writer_.stack.reserve(64);
   }
@@ -1657,8 +1658,10 @@ class WriterEmbedding final : public ValueEmbedding {
       self.writer_.out = std::move(out);
       self.writer_.next_index = next_index;
       self.writer_.stack.clear();
+      self.exchange(true);
     }
     ~Borrow() {
+      self.exchange(false);
       caller_out = std::move(self.writer_.out);
       caller_index = self.writer_.next_index;
     }
@@ -1666,13 +1669,51 @@ class WriterEmbedding final : public ValueEmbedding {
     Output& caller_out;
     std::uint64_t& caller_index;
   };
+  // Into the writer (before a call) or out of it (after): whichever side has written a shared
+  // object first tells the other its memo index.
+  void exchange(bool into_writer) {
+    if (into_writer) {
+      for (std::uint16_t slot : shared_.unsent) {
+        bool is_str = slot < 257;
+        int i = is_str ? slot : slot - 257;
+        SingletonEntry& entry =
+            is_str ? (i < 256 ? writer_.singleton(SingletonClass::latin1_char, i)
+                              : writer_.singleton(SingletonClass::empty_str))
+                   : (i < 256 ? writer_.singleton(SingletonClass::one_byte, i)
+                              : writer_.singleton(SingletonClass::empty_bytes));
+        std::uint64_t index = is_str ? shared_.strs[static_cast<std::size_t>(i)]
+                                     : shared_.bytes[static_cast<std::size_t>(i)];
+        if (entry.index == IdentityMemo::missing) {
+          entry.index = index;
+          entry.claimed = true;
+        }
+      }
+      shared_.unsent.clear();
+      return;
+    }
+    if (!writer_.singleton_slots) return;
+    auto pull = [&](SingletonClass c, int offset, std::uint64_t& shared) {
+      std::uint16_t slot = writer_.singleton_slots[static_cast<std::size_t>(c) + static_cast<std::size_t>(offset)];
+      if (slot == 0) return;
+      const SingletonEntry& entry = writer_.singleton_entries[slot - 1u];
+      if (entry.index != IdentityMemo::missing && shared == IdentityMemo::missing) shared = entry.index;
+    };
+    for (int i = 0; i < 256; ++i) {
+      pull(SingletonClass::latin1_char, i, shared_.strs[static_cast<std::size_t>(i)]);
+      pull(SingletonClass::one_byte, i, shared_.bytes[static_cast<std::size_t>(i)]);
+    }
+    pull(SingletonClass::empty_str, 0, shared_.strs[256]);
+    pull(SingletonClass::empty_bytes, 0, shared_.bytes[256]);
+  }
   Writer writer_;
+  SharedSingletons& shared_;
 };
 
 }  // namespace
 
-std::unique_ptr<ValueEmbedding> make_value_embedding(const WriteOptions& options) {
-  return std::make_unique<WriterEmbedding>(options);
+std::unique_ptr<ValueEmbedding> make_value_embedding(const WriteOptions& options,
+                                                     SharedSingletons& shared) {
+  return std::make_unique<WriterEmbedding>(options, shared);
 }
 
 }  // namespace detail
