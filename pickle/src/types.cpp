@@ -92,7 +92,8 @@ struct Call {
   std::vector<std::tuple<ObjectOp, Value, Value>> ops;
 };
 
-std::optional<Call> decompose(const Value& object) {
+// with_ops = false leaves out the operations (an unknown object may have millions of items).
+std::optional<Call> decompose(const Value& object, bool with_ops = true) {
   if (object.kind() != Kind::object) return std::nullopt;
   Call call;
   switch (object.object_form()) {
@@ -125,7 +126,7 @@ std::optional<Call> decompose(const Value& object) {
     default:
       return std::nullopt;
   }
-  call.ops = object.object_ops();
+  if (with_ops) call.ops = object.object_ops();
   return call;
 }
 
@@ -959,7 +960,7 @@ void Registry::add_enum(std::string module, std::string qualname) {
 }
 
 std::optional<std::pair<std::string, std::string>> object_class(const Value& object) {
-  const auto call = decompose(object);
+  const auto call = decompose(object, false);
   if (!call) return std::nullopt;
   return std::pair<std::string, std::string>(call->cls.module(), call->cls.qualname());
 }
