@@ -82,13 +82,13 @@ def workloads(quick):
     return out
 
 
-def time_median(fn, min_time):
+def time_median(fn, min_time, clock=time.perf_counter_ns):
     samples = []
     start = time.perf_counter()
     while len(samples) < 5 or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter_ns()
+        t0 = clock()
         fn()
-        samples.append(time.perf_counter_ns() - t0)
+        samples.append(clock() - t0)
     samples.sort()
     return samples[len(samples) // 2]
 
@@ -111,7 +111,14 @@ def main():
     parser.add_argument('--workdir', default='/tmp/pickle-bench')
     parser.add_argument('--only', default='')
     parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--zero-copy', action='store_true',
+                        help='load with pickle::loads(data, owner): bytes/str payloads of 4 KiB '
+                             'or more become views of the input instead of copies')
+    parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
+                        help="cpu: time both sides by the thread's CPU time (user + system), "
+                             "which a machine shared with busy processes does not inflate")
     args = parser.parse_args()
+    clock = time.thread_time_ns if args.clock == 'cpu' else time.perf_counter_ns
     os.makedirs(args.workdir, exist_ok=True)
     sys.setrecursionlimit(1_000_000)
     only = set(filter(None, args.only.split(',')))
@@ -132,16 +139,18 @@ def main():
         del obj
         value = pickle.loads(data)
         try:
-            py_dumps = time_median(lambda: pickle.dumps(value, protocol), args.min_time)
+            py_dumps = time_median(lambda: pickle.dumps(value, protocol), args.min_time, clock)
         except RecursionError:
             py_dumps = None
         del value
-        py_loads = time_median(lambda: pickle.loads(data), args.min_time)
+        py_loads = time_median(lambda: pickle.loads(data), args.min_time, clock)
         py_bytes = cpython_value_bytes(data)
         ours = {}
         for op in ('loads', 'dumps'):
             result = subprocess.run([args.pickletool, 'bench', '--op', op, '--min-time',
-                                     str(args.min_time), path], capture_output=True, text=True)
+                                     str(args.min_time), '--clock', args.clock, path]
+                                    + (['--zero-copy'] if args.zero_copy else []),
+                                    capture_output=True, text=True)
             if result.returncode != 0:
                 ours[op] = None
                 print(f'{name} {op}: pickletool failed: {result.stderr.strip()}', file=sys.stderr)
@@ -170,15 +179,21 @@ def main():
             return 'n/a'
         return str(x['ns_per_op']) if isinstance(x, dict) else str(x)
 
-    print(f"CPython {sys.version.split()[0]}, pickletool {args.pickletool}")
+    print(f"CPython {sys.version.split()[0]}, pickletool {args.pickletool}, {args.clock} clock"
+          + (', zero-copy loads' if args.zero_copy else ''))
+    # our value B: what the value's nodes take (the bytes its region handed out, as tracemalloc
+    # counts CPython's objects); our system B: the region's chunks, free tails included.
     header = ('workload', 'bytes', 'py loads ns', 'our loads ns', 'loads ratio',
-              'py dumps ns', 'our dumps ns', 'dumps ratio', 'py value B', 'our value B')
+              'py dumps ns', 'our dumps ns', 'dumps ratio', 'py value B', 'our value B',
+              'our system B')
     print('| ' + ' | '.join(header) + ' |')
     print('|' + '---|' * len(header))
     for name, size, py_l, our_l, py_d, our_d, py_b in rows:
         our_b = our_l['value_heap_bytes'] if our_l else None
+        our_sys = our_l.get('value_system_bytes') if our_l else None
         print(f"| {name} | {size} | {py_l} | {fmt_ns(our_l)} | {fmt_ratio(py_l, our_l)} | "
-              f"{fmt_ns(py_d)} | {fmt_ns(our_d)} | {fmt_ratio(py_d, our_d)} | {py_b} | {our_b} |")
+              f"{fmt_ns(py_d)} | {fmt_ns(our_d)} | {fmt_ratio(py_d, our_d)} | {py_b} | {our_b} | "
+              f"{our_sys} |")
 
 
 if __name__ == '__main__':

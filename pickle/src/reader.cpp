@@ -411,9 +411,10 @@ class Machine {
   // `shared_heap` (an Unpickler's region) is used instead of a new region, and then the memo is
   // kept too: like CPython's Unpickler, later loads may refer to what earlier ones memoized.
   Machine(Input& input, const ReadOptions& options, Memo& memo, std::vector<Slot>& stack,
-          std::vector<std::size_t>& marks, Heap* shared_heap)
+          std::vector<std::size_t>& marks, Heap* shared_heap,
+          const std::shared_ptr<const void>* input_owner = nullptr)
       : in_(input), options_(options), limits_(options.limits), memo_(memo), stack_(stack),
-        marks_(marks) {
+        marks_(marks), input_owner_(input_owner) {
     if (shared_heap == nullptr) memo_.clear();
     marks_.clear();
     sp_ = 0;
@@ -575,6 +576,18 @@ class Machine {
     count_nodes();
     return detail::make_bytes(heap(), data, tag);
   }
+  // A bytes or str payload read from the input: a view into it when loading zero-copy.
+  Slot new_payload(std::string_view data, Tag tag) {
+    if (input_owner_ == nullptr || data.size() < options_.zero_copy_min_bytes) {
+      return tag == Tag::str ? new_str(data) : new_bytes(data, tag);
+    }
+    if (!input_owner_kept_) {
+      heap().keepalive.push_back(*input_owner_);
+      input_owner_kept_ = true;
+    }
+    count_nodes();
+    return detail::make_string_view(heap(), data.data(), data.size(), tag);
+  }
   Slot new_int(const BigInt& v) {
     Slot s = detail::make_int(heap(), v);
     if (s.is_node()) count_nodes();
@@ -697,6 +710,9 @@ class Machine {
   std::uint8_t previous_op_ = 0;
   const std::vector<std::string_view>* buffers_ = nullptr;
   const LoadPolicy* policy_ = nullptr;
+  // Zero-copy loads: what keeps the input alive, and whether the heap holds it yet.
+  const std::shared_ptr<const void>* input_owner_ = nullptr;
+  bool input_owner_kept_ = false;
   std::size_t next_buffer_ = 0;
   std::string scratch_;
 };
@@ -952,7 +968,7 @@ Slot Machine::decode_utf8_str(std::string_view data, bool) {
   if (auto error = detail::check_utf8(data)) {
     fail(PyExc::UnicodeDecodeError, detail::utf8_error_message(data, *error));
   }
-  return new_str(data);
+  return new_payload(data, Tag::str);
 }
 
 void Machine::op_string() {
@@ -976,7 +992,8 @@ void Machine::op_binstring(int size_bytes) {
 void Machine::op_binbytes(int size_bytes, Tag tag) {
   const std::uint64_t n = read_le(read(static_cast<std::size_t>(size_bytes)), size_bytes);
   const char* what = tag == Tag::bytearray ? "BYTEARRAY8" : "BINBYTES";
-  push(new_bytes(std::string_view(read_payload(n, what), static_cast<std::size_t>(n)), tag));
+  const std::string_view data(read_payload(n, what), static_cast<std::size_t>(n));
+  push(tag == Tag::bytes ? new_payload(data, tag) : new_bytes(data, tag));
 }
 
 void Machine::op_unicode() {
@@ -1141,9 +1158,11 @@ std::int64_t Machine::byte_value(Slot item) {
 
 void Machine::extend_list(Slot list, const Slot* items, std::size_t n) {
   auto& seq = detail::node<detail::SeqNode>(list);
-  if (seq.size == 0 && seq.capacity < n) {
+  if (seq.size == 0 && seq.capacity < n &&
+      seq.items + seq.capacity != static_cast<const void*>(heap().cursor)) {
     // The first batch of a list is usually all of it (APPENDS of a whole list, or the single
-    // APPEND of a one-item list): allocate exactly, where growth would round up to 8 slots.
+    // APPEND of a one-item list): allocate exactly, where growth would round up to 8 slots. (A list
+    // whose inline items end at the arena top is extended in place by seq_extend instead.)
     auto* array = static_cast<Slot*>(heap().allocate(n * sizeof(Slot), alignof(Slot)));
     std::memcpy(static_cast<void*>(array), items, n * sizeof(Slot));
     seq.items = array;
@@ -1269,6 +1288,11 @@ void Machine::do_setitems(std::size_t x) {
   if (x == sp_) return;
   if ((sp_ - x) % 2 != 0) fail(PyExc::UnpicklingError, "odd number of items for SETITEMS");
   const Slot target = stack_[x - 1];
+  if (target.tag == Tag::dict) {
+    // One table resize for the batch instead of one per doubling (each leaves its old table in the
+    // arena). Keys repeated in the batch may leave some room unused.
+    detail::dict_reserve(heap(), detail::node<detail::DictNode>(target), (sp_ - x) / 2);
+  }
   for (std::size_t i = x; i + 1 < sp_; i += 2) set_item(target, stack_[i], stack_[i + 1]);
   sp_ = x;
 }
@@ -1696,8 +1720,9 @@ void Machine::op_frame() {
 // ---- running a load -----------------------------------------------------------------------------
 
 Value run_load(Input& input, const ReadOptions& options, Memo& memo, std::vector<Slot>& stack,
-               std::vector<std::size_t>& marks, Heap* shared_heap = nullptr) {
-  Machine machine(input, options, memo, stack, marks, shared_heap);
+               std::vector<std::size_t>& marks, Heap* shared_heap = nullptr,
+               const std::shared_ptr<const void>* input_owner = nullptr) {
+  Machine machine(input, options, memo, stack, marks, shared_heap, input_owner);
   try {
     return machine.run();
   } catch (const std::bad_alloc&) {
@@ -1760,7 +1785,9 @@ struct LoadScratch {
   bool in_use = false;
 };
 
-constexpr std::size_t max_kept_scratch_slots = std::size_t{1} << 16;
+// A memo is a slot per memoized object: keeping up to 2M slots (32 MiB) spares a repeated large
+// load regrowing (and page-faulting) it every time.
+constexpr std::size_t max_kept_scratch_slots = std::size_t{1} << 21;
 
 void trim(LoadScratch& scratch) {
   scratch.memo.trim(max_kept_scratch_slots);
@@ -1770,12 +1797,15 @@ void trim(LoadScratch& scratch) {
 
 }  // namespace
 
-Value loads(std::string_view data, const ReadOptions& options) {
+namespace {
+
+Value load_from_memory(std::string_view data, const ReadOptions& options,
+                       const std::shared_ptr<const void>* owner) {
   Input input(data, options.limits.max_input_bytes);
   thread_local LoadScratch scratch;
   if (scratch.in_use) {  // a persistent_load hook that loads a pickle itself
     LoadScratch nested;
-    return run_load(input, options, nested.memo, nested.stack, nested.marks);
+    return run_load(input, options, nested.memo, nested.stack, nested.marks, nullptr, owner);
   }
   scratch.in_use = true;
   struct Release {
@@ -1785,7 +1815,17 @@ Value loads(std::string_view data, const ReadOptions& options) {
       s.in_use = false;
     }
   } release{scratch};
-  return run_load(input, options, scratch.memo, scratch.stack, scratch.marks);
+  return run_load(input, options, scratch.memo, scratch.stack, scratch.marks, nullptr, owner);
+}
+
+}  // namespace
+
+Value loads(std::string_view data, const ReadOptions& options) {
+  return load_from_memory(data, options, nullptr);
+}
+
+Value loads(std::string_view data, std::shared_ptr<const void> owner, const ReadOptions& options) {
+  return load_from_memory(data, options, owner ? &owner : nullptr);
 }
 
 Value loads(std::span<const std::byte> data, const ReadOptions& options) {

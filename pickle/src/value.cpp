@@ -614,6 +614,12 @@ Slot make_dict(Heap& heap, Tag tag, std::size_t capacity) {
   return node_slot(tag, node);
 }
 
+void dict_reserve(Heap& heap, DictNode& dict, std::size_t additional) {
+  if (additional > std::numeric_limits<std::uint32_t>::max()) return;  // the inserts will fail first
+  const std::size_t wanted = dict.size + additional;
+  if (wanted > dict.capacity) dict_resize(heap, dict, wanted);
+}
+
 void dict_set(Heap& heap, DictNode& dict, Slot key, Slot value) {
   table_insert(heap, dict, key, value, true);
 }

@@ -148,6 +148,8 @@ Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count);  // tu
 void seq_append(Heap& heap, SeqNode& seq, Slot item);
 void seq_extend(Heap& heap, SeqNode& seq, const Slot* items, std::size_t count);
 Slot make_dict(Heap& heap, Tag tag = Tag::dict, std::size_t capacity = 0);  // dict/set/frozenset
+// Make room for `additional` more entries, so a batch of insertions resizes the table once.
+void dict_reserve(Heap& heap, DictNode& dict, std::size_t additional);
 // Insert or overwrite (dict; later duplicates win, keeping the first key object as CPython does).
 // Throws UnhashableError.
 void dict_set(Heap& heap, DictNode& dict, Slot key, Slot value);

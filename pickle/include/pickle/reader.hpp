@@ -69,11 +69,21 @@ struct ReadOptions {
   // Safe-load policy (pickle/policy.hpp): consulted for every global, call, persistent id and
   // extension code before it is kept; may deny (PolicyError) or keep it inert. nullptr: no policy.
   std::shared_ptr<const LoadPolicy> policy;
+  // Zero-copy loads (the loads overload taking an owner): bytes and str payloads of at least this
+  // many bytes become views into the input instead of copies. Smaller ones are still copied, so a
+  // value made of many small strings stays compact and does not pin a large input.
+  std::size_t zero_copy_min_bytes = 4096;
 };
 
 // Load one pickle from memory. Bytes after STOP are ignored (as pickle.loads does).
 Value loads(std::string_view data, const ReadOptions& options = {});
 Value loads(std::span<const std::byte> data, const ReadOptions& options = {});
+// Zero-copy: `data` lies in memory that `owner` keeps alive (a std::string in a shared_ptr, a
+// memory-mapped file's mapping, …). bytes and str payloads of at least options.zero_copy_min_bytes
+// are returned as views into `data`; the value holds a reference to `owner`, so the memory lives as
+// long as any part of the value does. A 256 MiB bytes object then loads without being copied.
+// bytearrays (mutable) and out-of-band buffers are still copied.
+Value loads(std::string_view data, std::shared_ptr<const void> owner, const ReadOptions& options = {});
 
 // Reads pickles one after another from a stream (like repeated pickle.Unpickler.load()).
 // Reads ahead in chunks; bytes read past a STOP are kept for the next load().
