@@ -95,11 +95,29 @@ class IdentityMemo {
     count_ = 0;
   }
 
- private:
   struct Entry {
     const void* key = nullptr;
     std::uint64_t index = 0;
   };
+  // dumps() lends each Writer the table the previous dumps on this thread grew, emptied: growing
+  // it from 64 entries by rehashing took a fifth of a large dumps.
+  void adopt(std::vector<Entry>&& table) {
+    if (table.size() < 64 || (table.size() & (table.size() - 1)) != 0) return;
+    table_ = std::move(table);
+    mask_ = table_.size() - 1;
+    count_ = 0;
+  }
+  std::vector<Entry> surrender() {
+    std::vector<Entry> table = std::move(table_);
+    const std::size_t used = count_;
+    clear();
+    // Emptying costs the table's size; a table much larger than its last use is dropped instead.
+    if (table.size() > (std::size_t{1} << 22) && used * 16 < table.size()) return {};
+    std::fill(table.begin(), table.end(), Entry{});
+    return table;
+  }
+
+ private:
   // Nodes sit at regular strides in their arenas: a full 64-bit mix (MurmurHash3's finalizer)
   // keeps linear probing runs short where multiplicative hashing clusters.
   std::size_t hash(const void* key) const noexcept {
@@ -1598,10 +1616,15 @@ void Writer::configure() {
 }  // namespace
 
 std::string dumps(const Value& value, const WriteOptions& options) {
+  thread_local std::vector<IdentityMemo::Entry> kept_memo_table;
   Writer writer(options);
+  writer.memo.adopt(std::move(kept_memo_table));
+  kept_memo_table.clear();
   writer.configure();
   writer.begin(value);
-  return writer.finish();
+  std::string out = writer.finish();
+  kept_memo_table = writer.memo.surrender();
+  return out;
 }
 
 struct Pickler::State {
