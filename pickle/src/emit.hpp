@@ -148,6 +148,25 @@ class Output {
     return result;
   }
 
+  // Hand the (emptied) buffer to another Output, so that a thread's next dumps writes into memory
+  // already touched instead of page-faulting a fresh buffer; a buffer over 256 MiB is freed
+  // instead, so an idle thread does not hold one.
+  void lend_buffer_to(Output& next) noexcept {
+    if (cap_ > (std::size_t{256} << 20)) {
+      std::free(data_);
+    } else {
+      std::free(next.data_);
+      next.data_ = data_;
+      next.cap_ = cap_;
+      next.len_ = 0;
+      next.frame_start_ = no_frame;
+    }
+    data_ = nullptr;
+    cap_ = 0;
+    len_ = 0;
+    frame_start_ = no_frame;
+  }
+
  private:
   static constexpr std::size_t no_frame = static_cast<std::size_t>(-1);
   void open_frame() {

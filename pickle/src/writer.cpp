@@ -1617,13 +1617,16 @@ void Writer::configure() {
 
 std::string dumps(const Value& value, const WriteOptions& options) {
   thread_local std::vector<IdentityMemo::Entry> kept_memo_table;
+  thread_local Output kept_output;
   Writer writer(options);
   writer.memo.adopt(std::move(kept_memo_table));
   kept_memo_table.clear();
+  kept_output.lend_buffer_to(writer.out);
   writer.configure();
   writer.begin(value);
   std::string out = writer.finish();
   kept_memo_table = writer.memo.surrender();
+  writer.out.lend_buffer_to(kept_output);
   return out;
 }
 
