@@ -127,8 +127,11 @@ int command_convert(const std::vector<std::string>& argv) {
   if (args.positional().size() != 2) throw UsageError("expected IN and OUT");
   std::string data = read_input(args.positional()[0]);
   pickle::Value value = pickle::loads(data, read_options(args));
-  std::string out = pickle::dumps(value, write_options(args, declared_protocol(data)));
-  write_output(args.positional()[1], out);
+  pickle::WriteOptions options = write_options(args, declared_protocol(data));
+  // Without --protocol the input is reproduced; with it, the output is what Python writes for the
+  // loaded value, whose sets iterate in the order loading them gave.
+  options.reloaded_set_order = args.has("protocol");
+  write_output(args.positional()[1], pickle::dumps(value, options));
   return exit_ok;
 }
 
@@ -286,8 +289,10 @@ const std::vector<Command>& commands() {
          "Disassemble the opcodes, exactly as `python3 -m pickletools FILE` (pickletools.dis).\n",
          command_dis},
         {"convert", "convert [--protocol N] [--target 3.X] IN OUT",
-         "Load IN and write it to OUT at protocol N (default: IN's protocol when it is 2-5, else\n"
-         "the target's default), byte for byte as CPython 3.X's pickle.dumps (default 3.11).\n",
+         "Load IN and write it to OUT at protocol N, byte for byte as CPython 3.X's pickle.dumps\n"
+         "(default 3.11). Without --protocol, a pickle at protocol 2-5 is written back exactly as\n"
+         "it is (others at the target's default protocol); with it, OUT is what\n"
+         "pickle.dumps(pickle.loads(IN), N) writes, with sets in the order loading gives them.\n",
          command_convert},
         {"encode", "encode [--protocol N] [--target 3.X] 'LITERAL'",
          "Write a Python literal (as ast.literal_eval accepts it) as a pickle to standard output,\n"

@@ -24,8 +24,9 @@
 #include <string>
 #include <vector>
 
-#include "value_impl.hpp"
+#include "set_order.hpp"
 #include "unicode.hpp"
+#include "value_impl.hpp"
 
 namespace pickle {
 namespace {
@@ -376,96 +377,17 @@ Value number_value(std::string_view text, bool negative, std::size_t offset) {
   return Value(v);
 }
 
-// --- CPython's set iteration order ------------------------------------------------------------
-
-// Whether CPython's hash of the value is the same in every process (no str/bytes inside, and no
-// None, whose hash is its address before 3.12).
-bool deterministic_hash(const Value& v) {
-  std::vector<Value> stack{v};
-  while (!stack.empty()) {
-    Value x = stack.back();
-    stack.pop_back();
-    switch (x.kind()) {
-      case Kind::boolean:
-      case Kind::integer:
-      case Kind::floating:
-        break;
-      case Kind::tuple:
-      case Kind::frozenset:
-        for (const Value& item : x.items()) stack.push_back(item);
-        break;
-      default:
-        return false;
-    }
-  }
-  return true;
-}
-
-// The order in which CPython iterates a set built by adding `items` in turn (setobject.c: linear
-// probing in runs of 9, then perturbed probing; the table grows ×4 when 3/5 full, re-inserting in
-// table order). `items` are distinct (already deduplicated by Python's ==).
-std::vector<std::size_t> cpython_set_order(const std::vector<std::uint64_t>& hashes) {
-  constexpr std::size_t linear_probes = 9;
-  constexpr std::size_t perturb_shift = 5;
-  std::vector<std::ptrdiff_t> table(8, -1);
-  std::size_t mask = 7;
-  std::size_t fill = 0;
-  auto insert = [&](std::vector<std::ptrdiff_t>& t, std::size_t m, std::size_t index) {
-    std::uint64_t hash = hashes[index];
-    std::uint64_t perturb = hash;
-    std::size_t i = static_cast<std::size_t>(hash) & m;
-    for (;;) {
-      if (t[i] < 0) break;
-      bool placed = false;
-      if (i + linear_probes <= m) {
-        for (std::size_t j = 1; j <= linear_probes; ++j) {
-          if (t[i + j] < 0) {
-            i += j;
-            placed = true;
-            break;
-          }
-        }
-      }
-      if (placed) break;
-      perturb >>= perturb_shift;
-      i = static_cast<std::size_t>(i * 5 + 1 + perturb) & m;
-    }
-    t[i] = static_cast<std::ptrdiff_t>(index);
-  };
-  for (std::size_t k = 0; k < hashes.size(); ++k) {
-    insert(table, mask, k);
-    ++fill;
-    if (fill * 5 >= mask * 3) {
-      std::size_t used = fill;
-      std::size_t minused = used > 50000 ? used * 2 : used * 4;
-      std::size_t size = 8;
-      while (size <= minused) size <<= 1;
-      std::vector<std::ptrdiff_t> grown(size, -1);
-      for (std::ptrdiff_t e : table)
-        if (e >= 0) insert(grown, size - 1, static_cast<std::size_t>(e));
-      table = std::move(grown);
-      mask = size - 1;
-    }
-  }
-  std::vector<std::size_t> order;
-  for (std::ptrdiff_t e : table)
-    if (e >= 0) order.push_back(static_cast<std::size_t>(e));
-  return order;
-}
-
+// A set as CPython builds it from a literal: equal items collapse to the first, and the items are
+// stored in the order CPython iterates them, where that order is the same in every process.
 Value make_set(const std::vector<Value>& items) {
-  // Deduplicate with Python's rules (the first of equal elements is kept).
   Value set = Value::set();
   for (const Value& item : items) set.add(item);
-  std::vector<Value> distinct = set.items();
-  bool deterministic = true;
-  for (const Value& item : distinct) deterministic = deterministic && deterministic_hash(item);
-  if (!deterministic || distinct.size() < 2) return set;
-  std::vector<std::uint64_t> hashes;
-  hashes.reserve(distinct.size());
-  for (const Value& item : distinct) hashes.push_back(item.hash());
+  if (set.size() < 2) return set;
+  detail::FixedHashes hashes;
+  auto order = hashes.set_order(detail::node<detail::DictNode>(set.slot()));
+  if (!order) return set;
   Value ordered = Value::set();
-  for (std::size_t index : cpython_set_order(hashes)) ordered.add(distinct[index]);
+  for (const detail::Slot& item : *order) ordered.add(Value(item, set.heap()));
   return ordered;
 }
 

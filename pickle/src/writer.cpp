@@ -30,6 +30,7 @@
 #include "compat.hpp"
 #include "emit.hpp"
 #include "pickle/opcodes.hpp"
+#include "set_order.hpp"
 #include "value_impl.hpp"
 
 namespace pickle {
@@ -245,6 +246,8 @@ struct Writer {
   std::vector<Value> keepalive;  // values whose nodes are memo keys (dumped values, persistent ids)
   Output out;
   std::vector<Task> stack;
+  // With reloaded_set_order: the sets' items in CPython's iteration order, alive until the dump ends.
+  std::deque<std::vector<DictEntry>> reordered_sets;
   Heap* heap = nullptr;
   bool cpython_identities = false;
   bool streaming = false;  // a Pickler (the memo persists across dumps)
@@ -827,6 +830,15 @@ void Writer::save_set_node(Slot s, bool frozen) {
     if (claim(*entry, s.p)) return;
   }
   const char* base = reinterpret_cast<const char*>(n.entries);
+  if (options.reloaded_set_order && n.size > 1) {
+    detail::FixedHashes hashes;
+    if (auto order = hashes.set_order(n)) {
+      std::vector<DictEntry>& entries = reordered_sets.emplace_back();
+      entries.reserve(order->size());
+      for (const Slot& item : *order) entries.push_back(DictEntry{item, Slot(), 0});
+      base = reinterpret_cast<const char*>(entries.data());
+    }
+  }
   if (protocol >= 4) {
     if (!frozen) {
       out.put(op(Op::EMPTY_SET));
@@ -1589,6 +1601,7 @@ void Writer::begin(const Value& value) {
   out.reset();
   stack.clear();
   stack.reserve(64);
+  reordered_sets.clear();
   persistent_ids_written.clear();
   heap = value.heap();
   // A Pickler's memo outlives the call: keep its keys alive.

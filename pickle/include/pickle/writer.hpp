@@ -54,6 +54,12 @@ struct WriteOptions {
   int target_minor = 11;
   bool fix_imports = true;  // Python 2 names at protocols 0–2
   Identities identities = Identities::graph;
+  // Write sets in the order CPython iterates them once loaded (each set rebuilt by adding its
+  // items in their stored order), so that the bytes equal pickle.dumps(pickle.loads(data)). A set
+  // holding an item whose hash differs between processes (a non-empty str or bytes) keeps its
+  // stored order. Off, sets are written in their stored order, which reproduces the pickle they
+  // were loaded from.
+  bool reloaded_set_order = false;
   // Protocol 5 buffers (Kind::buffer values): return true to write the buffer in-band, false to
   // leave it out-of-band (NEXT_BUFFER). Without a callback every buffer is written in-band.
   std::function<bool(const Value& buffer)> buffer_callback;
