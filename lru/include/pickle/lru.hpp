@@ -31,15 +31,24 @@
 // function itself always propagates unchanged (the call counts as a miss and nothing is stored).
 //
 // Concurrency. The cache is split into shards by key hash, each with its own mutex, LRU list and
-// counters, so hits on different shards proceed in parallel. maxsize bounds the whole cache: when it
-// is full, a new entry replaces the least recently used entry of its own shard (of another shard if
-// its own is empty). With shards = 1 the eviction order is exactly functools'; with more shards it
-// is LRU within each shard. As in CPython, two threads missing on the same key at once both call
+// miss counter. maxsize bounds the whole cache: when it is full, a new entry replaces the least
+// recently used entry of its own shard (of another shard if its own is empty). With shards = 1 the
+// eviction order is exactly functools'; with more shards it is LRU within each shard.
+//
+// Hits do not take a lock. Each thread keeps a small direct-mapped front of the entries it found
+// (copies of key and result), valid while the entry's shard has lost no entry since (a per-shard
+// generation, bumped on every eviction and clear, read without writing). A hit in the front
+// writes only the thread's own memory and a hit counter striped across cache lines; the recency it
+// implies is replayed into the shared LRU lists every 1024 front hits and before the thread's next
+// locked operation, so one thread's calls keep functools' exact order, and another thread's hits
+// reach the order at most 1024 of its hits late (concurrent calls have no order to keep anyway). As in CPython, two threads missing on the same key at once both call
 // the function; the first result stored is kept. A lookup borrows the caller's Value arguments, so a
 // hit copies no handle. Every operation is O(1) plus hashing and comparing the key. The function
 // may be called concurrently from several threads.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <concepts>
 #include <cstddef>
@@ -50,6 +59,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <unordered_map>
@@ -168,15 +178,35 @@ class ShardedLruStore {
 
   // Returns the stored result and marks it most recently used (a hit), or counts a miss.
   std::optional<Result> find(const HashedKey<Key>& key) {
-    Shard& shard = shard_for(key.hash);
+    const std::size_t index = shard_index(key.hash);
+    Front& front = front_for(id_);
+    FrontSlot* const ways = &front.slots[front_set(key.hash) * front_ways];
+    const std::uint64_t generation = generations_[index].value.load(std::memory_order_acquire);
+    FrontSlot* victim = ways;
+    for (std::size_t way = 0; way < front_ways; ++way) {
+      FrontSlot& slot = ways[way];
+      if (slot.key && slot.shard == index && slot.generation == generation && *slot.key == key) {
+        count_hit();
+        slot.last_hit = ++front.clock;
+        slot.pending = true;
+        if (++front.hits_since_replay >= replay_interval) replay(front);
+        return *slot.result;
+      }
+      if (victim->key && (!slot.key || slot.last_hit < victim->last_hit)) victim = &slot;
+    }
+    FrontSlot& slot = *victim;
+    replay(front);
+    Shard& shard = shards_[index];
     std::lock_guard lock(shard.mutex);
     auto it = shard.map.find(key);
     if (it == shard.map.end()) {
       ++shard.misses;
       return std::nullopt;
     }
-    ++shard.hits;
+    count_hit();
     shard.move_to_front(&*it);
+    remember(slot, *it, index);
+    slot.last_hit = ++front.clock;
     return it->second.result;
   }
 
@@ -199,6 +229,7 @@ class ShardedLruStore {
       }
       if (!shard.empty()) {  // full: replace this shard's least recently used entry
         shard.erase_back();
+        bump_generation(home);
         shard.emplace_front(std::move(key), result);
         return;
       }
@@ -212,19 +243,21 @@ class ShardedLruStore {
     info.maxsize = maxsize_;
     for (Shard& shard : shards_) {
       std::lock_guard lock(shard.mutex);
-      info.hits += shard.hits;
       info.misses += shard.misses;
     }
+    for (const PaddedCounter& stripe : hit_stripes_) info.hits += stripe.value.load(std::memory_order_relaxed);
     info.currsize = size_.load(std::memory_order_relaxed);
     return info;
   }
 
   void clear() {
-    for (Shard& shard : shards_) {
-      std::lock_guard lock(shard.mutex);
-      size_.fetch_sub(shard.map.size(), std::memory_order_relaxed);
-      shard.clear();
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      std::lock_guard lock(shards_[i].mutex);
+      size_.fetch_sub(shards_[i].map.size(), std::memory_order_relaxed);
+      shards_[i].clear();
+      bump_generation(i);
     }
+    for (PaddedCounter& stripe : hit_stripes_) stripe.value.store(0, std::memory_order_relaxed);
   }
 
  private:
@@ -247,7 +280,6 @@ class ShardedLruStore {
     Map map;
     Item* newest = nullptr;
     Item* oldest = nullptr;
-    std::uint64_t hits = 0;
     std::uint64_t misses = 0;
 
     bool empty() const noexcept { return map.empty(); }
@@ -281,7 +313,7 @@ class ShardedLruStore {
     void clear() {
       map.clear();
       newest = oldest = nullptr;
-      hits = misses = 0;
+      misses = 0;
     }
   };
 
@@ -308,14 +340,129 @@ class ShardedLruStore {
       std::lock_guard lock(shard.mutex);
       if (!shard.empty()) {
         shard.erase_back();
+        bump_generation((home + step) % shards_.size());
         size_.fetch_sub(1, std::memory_order_relaxed);
         return;
       }
     }
   }
 
+  // --- the lock-free hit path -----------------------------------------------------------------
+
+  struct alignas(64) PaddedCounter {
+    std::atomic<std::uint64_t> value{0};
+  };
+
+  // 4-way set associative, so that the default 64 entries fit in one front.
+  static constexpr std::size_t front_sets = 64;
+  static constexpr std::size_t front_ways = 4;
+  static constexpr std::uint32_t replay_interval = 1024;
+
+  struct FrontSlot {
+    std::optional<HashedKey<Key>> key;  // owned copy; set last, so a key means a usable slot
+    std::optional<Result> result;
+    std::uint64_t generation = 0;  // of the shard, when the entry was copied
+    std::size_t shard = 0;
+    std::uint64_t last_hit = 0;
+    bool pending = false;  // hit in the front since its recency was last replayed
+  };
+
+  struct Front {
+    explicit Front(std::uint64_t id) : store_id(id) {}
+    std::uint64_t store_id;
+    std::vector<FrontSlot> slots = std::vector<FrontSlot>(front_sets * front_ways);
+    std::uint64_t clock = 0;
+    std::uint32_t hits_since_replay = 0;
+  };
+
+  static std::uint64_t next_store_id() {
+    static std::atomic<std::uint64_t> counter{0};
+    return counter.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+
+  // This thread's front for the store `id`. A thread keeps the fronts of the few stores it used
+  // last; a store is only ever reached through its own calls, so a front never outlives its use.
+  static Front& front_for(std::uint64_t id) {
+    constexpr std::size_t kept = 8;
+    thread_local std::vector<std::unique_ptr<Front>> fronts;
+    if (!fronts.empty() && fronts.front()->store_id == id) return *fronts.front();
+    for (std::size_t i = 1; i < fronts.size(); ++i) {
+      if (fronts[i]->store_id == id) {
+        std::swap(fronts[0], fronts[i]);
+        return *fronts.front();
+      }
+    }
+    if (fronts.size() == kept) fronts.pop_back();  // its pending recency is dropped
+    fronts.insert(fronts.begin(), std::make_unique<Front>(id));
+    return *fronts.front();
+  }
+
+  static std::size_t front_set(std::size_t hash) noexcept {
+    // Integer keys hash to themselves: mix all the bits (murmur3's finalizer) before taking a few.
+    auto h = static_cast<std::uint64_t>(hash);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return static_cast<std::size_t>(h % front_sets);
+  }
+
+  void count_hit() noexcept {
+    thread_local const std::size_t stripe =
+        std::hash<std::thread::id>{}(std::this_thread::get_id()) % stripe_count;
+    hit_stripes_[stripe].value.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Called with the shard locked: removals are what make a front copy stale.
+  void bump_generation(std::size_t shard) noexcept {
+    generations_[shard].value.fetch_add(1, std::memory_order_release);
+  }
+
+  // Called with the shard locked, after a hit there: copy the entry into the thread's front.
+  void remember(FrontSlot& slot, const Item& item, std::size_t shard) noexcept {
+    slot.key.reset();
+    slot.result.reset();
+    slot.pending = false;
+    try {
+      slot.result.emplace(item.second.result);
+      HashedKey<Key> copy = item.first;  // the stored key owns its parts
+      slot.key.emplace(std::move(copy));
+    } catch (...) {  // the front is an optimization: without memory, just don't keep the copy
+      slot.result.reset();
+      return;
+    }
+    slot.generation = generations_[shard].value.load(std::memory_order_relaxed);
+    slot.shard = shard;
+  }
+
+  // Applies the recency of the front's hits to the shared lists, oldest hit first.
+  void replay(Front& front) {
+    front.hits_since_replay = 0;
+    std::vector<FrontSlot*> pending;
+    for (FrontSlot& slot : front.slots) {
+      if (slot.pending) pending.push_back(&slot);
+    }
+    if (pending.empty()) return;
+    std::sort(pending.begin(), pending.end(),
+              [](const FrontSlot* a, const FrontSlot* b) { return a->last_hit < b->last_hit; });
+    for (FrontSlot* slot : pending) {
+      slot->pending = false;
+      Shard& shard = shards_[slot->shard];
+      std::lock_guard lock(shard.mutex);
+      if (slot->generation != generations_[slot->shard].value.load(std::memory_order_relaxed)) continue;
+      auto it = shard.map.find(*slot->key);
+      if (it != shard.map.end()) shard.move_to_front(&*it);
+    }
+  }
+
+  static constexpr std::size_t stripe_count = 16;
+
   std::optional<std::size_t> maxsize_;
   std::vector<Shard> shards_;
+  std::vector<PaddedCounter> generations_ = std::vector<PaddedCounter>(shards_.size());
+  std::array<PaddedCounter, stripe_count> hit_stripes_;
+  const std::uint64_t id_ = next_store_id();
   alignas(64) std::atomic<std::size_t> size_{0};
 };
 
