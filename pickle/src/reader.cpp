@@ -429,6 +429,9 @@ class Machine {
       heap_ = Heap::create();
       root_ = heap_;
     }
+    // An Unpickler's loads share one region: only what this pickle adds counts against its size.
+    alloc_base_ = root_->allocated_bytes;
+    alloc_checkpoint_ = alloc_base_ + (std::size_t{1} << 20);
     if (options_.buffers) buffers_ = &*options_.buffers;
     policy_ = options_.policy.get();
     if (limits_.max_alloc_ratio == 0) alloc_checkpoint_ = std::numeric_limits<std::size_t>::max();
@@ -556,7 +559,7 @@ class Machine {
                        limits_.max_alloc_ratio
             ? std::numeric_limits<std::size_t>::max()
             : consumed * limits_.max_alloc_ratio + alloc_ratio_allowance;
-    if (root_->allocated_bytes > allowed) {
+    if (root_->allocated_bytes - std::min(alloc_base_, root_->allocated_bytes) > allowed) {
       fail_limit("max_alloc_ratio", "heap use exceeds Limits::max_alloc_ratio (" +
                                         std::to_string(limits_.max_alloc_ratio) +
                                         " bytes per input byte)");
@@ -703,6 +706,7 @@ class Machine {
   Heap* root_ = nullptr;  // its union-find root, where allocation happens
   std::size_t nodes_ = 0;
   std::size_t alloc_checkpoint_ = std::size_t{1} << 20;
+  std::size_t alloc_base_ = 0;
   int proto_ = 0;
   std::size_t op_offset_ = 0;
   std::size_t pickle_start_ = 0;
