@@ -281,7 +281,9 @@ class Reduced:
         self.state, self.listitems, self.dictitems = None, [], []
 
     def __reduce_ex__(self, protocol):
-        return (self.func, self.args, self.state,
+        # A fresh argument tuple per call, as real reductions make: an object reached again through
+        # its own arguments is reduced again, and a shared tuple would be memoized across the calls.
+        return (self.func, tuple(list(self.args)), self.state,
                 iter(self.listitems) if self.listitems else None,
                 iter(self.dictitems) if self.dictitems else None)
 
