@@ -328,8 +328,18 @@ TEST(FuzzRegressions, WrittenPicklesLoadAgain) {
         try {
           (void)pickle::loads(written);
         } catch (const pickle::Error& error) {
-          throw std::runtime_error("protocol " + std::to_string(protocol) +
-                                   ": the written pickle does not load: " + error.what());
+          // Below protocol 3 a name read unmapped at protocol 3 (__builtin__.frozenset taking
+          // APPENDs as an inert call) reads back through the Python 2 name mapping as the real
+          // builtin, as it would in CPython: our pickle must load without the mapping.
+          pickle::ReadOptions unmapped;
+          unmapped.fix_imports = false;
+          try {
+            if (protocol >= 3) throw;
+            (void)pickle::loads(written, unmapped);
+          } catch (const pickle::Error&) {
+            throw std::runtime_error("protocol " + std::to_string(protocol) +
+                                     ": the written pickle does not load: " + error.what());
+          }
         }
       }
     });
