@@ -1,6 +1,9 @@
 // The byte emitters shared by the two writers (see emit.hpp).
 #include "emit.hpp"
 
+#include "pickle/errors.hpp"
+#include "pickle/writer.hpp"
+
 #include <charconv>
 #include <cmath>
 
@@ -229,6 +232,18 @@ void emit_bytearray8(Output& out, std::string_view data) {
   header[0] = op(Op::BYTEARRAY8);
   for (int i = 0; i < 8; ++i) header[1 + i] = static_cast<char>(std::uint64_t(data.size()) >> (8 * i));
   out.payload(header, 9, data.data(), data.size());
+}
+
+}  // namespace pickle::detail
+
+namespace pickle::detail {
+
+int resolve_protocol(const WriteOptions& options) {
+  const int protocol = options.protocol;
+  if (protocol == -1) return default_protocol(options.target_minor);
+  if (protocol < 0) return 5;
+  if (protocol > 5) throw PicklingError("pickle protocol must be <= 5", PyExc::ValueError);
+  return protocol;
 }
 
 }  // namespace pickle::detail

@@ -349,6 +349,10 @@ struct WriteOptions;
 
 namespace pickle::detail {
 
+// The protocol a dump writes at: -1 is the target version's default, other negatives the highest;
+// above 5 is CPython's ValueError. Shared by the Value writer and the typed writer.
+int resolve_protocol(const WriteOptions& options);
+
 // A Value writer (writer.cpp) continuing another writer's stream: the typed writer hands it its
 // Output and next memo index for each embedded Value or global, so memo numbering stays dense and
 // what the Value writer shares (globals, interned module names, CPython's singletons) stays shared

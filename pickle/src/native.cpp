@@ -33,14 +33,6 @@ struct StringHash {
   std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
-int resolve_protocol(const WriteOptions& options) {
-  int protocol = options.protocol;
-  if (protocol == -1) return default_protocol(options.target_minor);
-  if (protocol < 0) return 5;
-  if (protocol > 5) throw PicklingError("pickle protocol must be <= 5", PyExc::ValueError);
-  return protocol;
-}
-
 }  // namespace
 
 // ================================================================================================
@@ -109,7 +101,7 @@ struct WriterCore::State {
 WriterCore::WriterCore(const WriteOptions& options) : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.options = options;
-  s.protocol = protocol_ = resolve_protocol(options);
+  s.protocol = protocol_ = detail::resolve_protocol(options);
   s.str_singletons.fill(missing);
   s.bytes_singletons.fill(missing);
   if (s.protocol >= 2) s.out.put(op(Op::PROTO), static_cast<char>(s.protocol));

@@ -1585,17 +1585,6 @@ void Writer::run() {
   }
 }
 
-namespace {
-
-int resolve_protocol(const WriteOptions& options) {
-  int protocol = options.protocol;
-  if (protocol == -1) return default_protocol(options.target_minor);
-  if (protocol < 0) return 5;
-  if (protocol > 5) throw PicklingError("pickle protocol must be <= 5", PyExc::ValueError);
-  return protocol;
-}
-
-}  // namespace
 
 void Writer::begin(const Value& value) {
   out.reset();
@@ -1620,7 +1609,7 @@ std::string Writer::finish() {
 }
 
 void Writer::configure() {
-  protocol = resolve_protocol(options);
+  protocol = detail::resolve_protocol(options);
   if (options.buffer_callback && protocol < 5)
     throw PicklingError("buffer_callback needs protocol >= 5", PyExc::ValueError);
   cpython_identities = options.identities == Identities::cpython;
