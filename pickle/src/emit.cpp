@@ -7,9 +7,27 @@
 #include <charconv>
 #include <cmath>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "value_impl.hpp"
 
 namespace pickle::detail {
+
+void advise_huge_pages(void* data, std::size_t size) noexcept {
+#if defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t first = (begin + huge - 1) & ~(huge - 1);
+  const std::uintptr_t last = (begin + size) & ~(huge - 1);
+  // Advice only: a kernel without THP refuses it and the pages stay small.
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)size;
+#endif
+}
 
 std::uint32_t decode_utf8(const unsigned char*& p) noexcept {
   unsigned char c = *p++;

@@ -35,6 +35,12 @@ constexpr std::size_t batch_size = 1000;
 
 constexpr char op(Op o) { return static_cast<char>(o); }
 
+// Fresh memory costs a page fault per 4 KiB page, and faults are slow (about 10 µs each in a VM:
+// a fresh 256 MiB output took 0.9 s to fill, 50 ms in 2 MiB pages). Large output buffers ask the
+// kernel for transparent huge pages (madvise mode); elsewhere this does nothing.
+constexpr std::size_t huge_page_worthwhile = std::size_t{4} << 20;
+void advise_huge_pages(void* data, std::size_t size) noexcept;
+
 // ---------------------------------------------------------------------------------------------
 // Output buffer with CPython's framing: a frame is opened lazily by the first byte written while none
 // is open (9 header bytes are reserved), and committed at an opcode boundary once it holds ≥ 64 KiB.
@@ -142,7 +148,10 @@ class Output {
   }
 
   std::string take() {
-    std::string result(data_, len_);
+    std::string result;
+    result.reserve(len_);
+    if (len_ >= huge_page_worthwhile) advise_huge_pages(result.data(), len_);
+    result.append(data_, len_);
     len_ = 0;
     frame_start_ = no_frame;
     return result;
@@ -182,6 +191,7 @@ class Output {
     if (grown == nullptr) throw std::bad_alloc();
     data_ = static_cast<char*>(grown);
     cap_ = cap;
+    if (cap >= huge_page_worthwhile) advise_huge_pages(data_ + len_, cap - len_);
   }
   char* data_ = nullptr;
   std::size_t cap_ = 0;
