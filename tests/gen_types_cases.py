@@ -18,7 +18,8 @@ and writes, one JSON object per line (every value a string):
       here: these pickles come from an EMULATION of numpy's reductions (stub classes registered
       under numpy's module names, below), written from numpy's C sources (methods.c array_reduce /
       array_reduce_ex, descriptor.c arraydescr_reduce, scalartypes.c gentype_reduce), both numpy 1.x
-      (numpy.core.*) and 2.x (numpy._core.*) names. They are not numpy's output and carry no reprs.
+      2.x (numpy._core.*) names only: numpy 1.x's own output is tests/types/numpy-1.24.jsonl, from
+      real numpy (tests/gen_numpy_cases.py). They are not numpy's output and carry no reprs.
       Columns: name, proto, data, buffers (out-of-band buffers, hex, comma-separated, "" for none),
       type (ndarray/dtype/scalar), dtype (byte order + code, e.g. <i4), shape (comma-separated),
       fortran (0/1) (an empty buffer is "-"), values (the elements in C order, space-separated: ints in decimal, floats and
@@ -405,7 +406,7 @@ def write_numpy():
         ("bytes S3", "S3", "|", (2,), None, False, True),
         ("str U2", "U2", "<", (2,), None, False, True),
     ]
-    for generation in (1, 2):
+    for generation in (2,):  # numpy 1.x: real numpy's output, tests/gen_numpy_cases.py
         for name in list(sys.modules):
             if name == "numpy" or name.startswith("numpy."):
                 del sys.modules[name]
