@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -57,6 +58,14 @@ class Output {
     len_ += n;
     return p;
   }
+  // Room for up to `n` bytes at the returned pointer (a frame opened first, as reserve does);
+  // advance() then commits what was written. For opcodes whose length is known only once encoded.
+  [[gnu::always_inline]] char* room(std::size_t n) {
+    if (framing && frame_start_ == no_frame) open_frame();
+    if (len_ + n > cap_) grow(len_ + n);
+    return data_ + len_;
+  }
+  [[gnu::always_inline]] void advance(std::size_t n) noexcept { len_ += n; }
   [[gnu::always_inline]] void put(char c) { *reserve(1) = c; }
   [[gnu::always_inline]] void put(char a, char b) {
     char* p = reserve(2);
@@ -157,23 +166,12 @@ class Output {
     return result;
   }
 
-  // Hand the (emptied) buffer to another Output, so that a thread's next dumps writes into memory
-  // already touched instead of page-faulting a fresh buffer; a buffer over 256 MiB is freed
-  // instead, so an idle thread does not hold one.
-  void lend_buffer_to(Output& next) noexcept {
-    if (cap_ > (std::size_t{256} << 20)) {
-      std::free(data_);
-    } else {
-      std::free(next.data_);
-      next.data_ = data_;
-      next.cap_ = cap_;
-      next.len_ = 0;
-      next.frame_start_ = no_frame;
-    }
+  void release_if_larger_than(std::size_t bytes) noexcept {
+    if (cap_ <= bytes) return;
+    std::free(data_);
     data_ = nullptr;
     cap_ = 0;
-    len_ = 0;
-    frame_start_ = no_frame;
+    reset();
   }
 
  private:
@@ -307,6 +305,36 @@ inline void emit_small_int(Output& out, int protocol, std::int64_t v) {
   emit_int_text(out, v);
 }
 
+// emit_small_int at protocol ≥ 2 with one capacity check and no per-case reserve: the writers'
+// loops over list, tuple and dict items call it for every int.
+[[gnu::always_inline]] inline void emit_int_protocol2(Output& out, std::int64_t v) {
+  char* p = out.room(10);
+  const auto u = static_cast<std::uint64_t>(v);
+  if (u <= 0xFF) {
+    p[0] = op(Op::BININT1);
+    p[1] = static_cast<char>(u);
+    out.advance(2);
+  } else if (u <= 0xFFFF) {
+    p[0] = op(Op::BININT2);
+    p[1] = static_cast<char>(u);
+    p[2] = static_cast<char>(u >> 8);
+    out.advance(3);
+  } else if (v >= INT32_MIN && v <= INT32_MAX) {
+    p[0] = op(Op::BININT);
+    for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<char>(u >> (8 * i));
+    out.advance(5);
+  } else {
+    // Minimal two's complement: the magnitude bits (of ~v when negative) plus a sign bit.
+    const std::uint64_t magnitude = v < 0 ? ~u : u;
+    const auto bits = static_cast<std::size_t>(64 - std::countl_zero(magnitude));
+    const std::size_t n = bits / 8 + 1 > 8 ? 8 : bits / 8 + 1;
+    p[0] = op(Op::LONG1);
+    p[1] = static_cast<char>(n);
+    for (int i = 0; i < 8; ++i) p[2 + i] = static_cast<char>(u >> (8 * i));
+    out.advance(2 + n);
+  }
+}
+
 // An int above INT64_MAX (unsigned 64-bit values); the rest go through emit_small_int.
 void emit_uint64(Output& out, int protocol, std::uint64_t v);
 void emit_big_int(Output& out, int protocol, const BigIntNode& n);
@@ -317,7 +345,8 @@ inline void emit_float(Output& out, int protocol, double f) {
     std::memcpy(&bits, &f, 8);
     char* p = out.reserve(9);
     p[0] = op(Op::BINFLOAT);
-    for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+    if constexpr (std::endian::native == std::endian::little) bits = __builtin_bswap64(bits);
+    std::memcpy(p + 1, &bits, 8);
     return;
   }
   out.put(op(Op::FLOAT));

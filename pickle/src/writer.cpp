@@ -90,6 +90,22 @@ class IdentityMemo {
       i = (i + 1) & mask_;
     }
   }
+  // find, and insert `index` when absent (one probe sequence for both).
+  std::uint64_t find_or_insert(const void* key, std::uint64_t index) {
+    if ((count_ + 1) * 3 > table_.size() * 2) rehash();
+    std::size_t i = hash(key);
+    for (;;) {
+      Entry& e = table_[i];
+      if (e.key == key) return e.index;
+      if (e.key == nullptr) {
+        e.key = key;
+        e.index = index;
+        ++count_;
+        return missing;
+      }
+      i = (i + 1) & mask_;
+    }
+  }
   void clear() {
     table_.clear();
     mask_ = 0;
@@ -100,22 +116,17 @@ class IdentityMemo {
     const void* key = nullptr;
     std::uint64_t index = 0;
   };
-  // dumps() lends each Writer the table the previous dumps on this thread grew, emptied: growing
-  // it from 64 entries by rehashing took a fifth of a large dumps.
-  void adopt(std::vector<Entry>&& table) {
-    if (table.size() < 64 || (table.size() & (table.size() - 1)) != 0) return;
-    table_ = std::move(table);
-    mask_ = table_.size() - 1;
+  // Empty the table for the next dumps on this thread, keeping its size: growing it from 64
+  // entries by rehashing took a fifth of a large dumps. Emptying costs the table's size, so a table
+  // much larger than its last use is dropped instead.
+  void empty_keeping_table() {
+    if (count_ == 0) return;
+    if (table_.size() > (std::size_t{1} << 22) && count_ * 16 < table_.size()) {
+      clear();
+      return;
+    }
+    std::fill(table_.begin(), table_.end(), Entry{});
     count_ = 0;
-  }
-  std::vector<Entry> surrender() {
-    std::vector<Entry> table = std::move(table_);
-    const std::size_t used = count_;
-    clear();
-    // Emptying costs the table's size; a table much larger than its last use is dropped instead.
-    if (table.size() > (std::size_t{1} << 22) && used * 16 < table.size()) return {};
-    std::fill(table.begin(), table.end(), Entry{});
-    return table;
   }
 
  private:
@@ -254,6 +265,28 @@ struct Writer {
   void begin(const Value& value);
   void run();
   std::string finish();
+  // dumps() reuses one Writer per thread: a fresh state for each call that keeps memory.
+  void start_call(const WriteOptions& o) {
+    options = o;
+    memo.empty_keeping_table();
+    next_index = 0;
+    if (singleton_slots)
+      std::fill_n(singleton_slots.get(), static_cast<std::size_t>(SingletonClass::count), std::uint16_t{0});
+    if (!singleton_entries.empty()) singleton_entries.clear();
+    if (!module_names.empty()) module_names.clear();  // clear() zeroes the buckets even when empty
+    if (!globals_by_name.empty()) globals_by_name.clear();
+    configure();
+  }
+  // Drop what refers to the caller's values; an output buffer over 256 MiB is freed, so an idle
+  // thread does not hold one.
+  void end_call() noexcept {
+    keepalive.clear();
+    if (!reordered_sets.empty()) reordered_sets.clear();
+    if (!persistent_ids_written.empty()) persistent_ids_written.clear();
+    heap = nullptr;
+    out.reset();
+    out.release_if_larger_than(std::size_t{256} << 20);
+  }
   void reset_memo() {
     memo.clear();
     next_index = 0;
@@ -311,6 +344,53 @@ struct Writer {
     if (entry.index == IdentityMemo::missing) return false;
     get(entry.index);
     return true;
+  }
+
+  // --- the per-item fast path ---------------------------------------------------------------
+  // What save() writes for the commonest items, inlined into the container loops: atoms and, at
+  // protocol ≥ 4, strs of 3–255 bytes (shorter ones may be CPython singletons, see
+  // save_str_node). Returns false for everything else, which then goes through save().
+  bool fast_items = false;  // protocol ≥ 2 and no persistent_id (configure)
+  bool fast_strs = false;   // protocol ≥ 4 as well
+  [[gnu::always_inline]] bool save_inline(Slot s) {
+    if (!fast_items) return false;
+    switch (s.tag) {
+      case Tag::none:
+        out.boundary();
+        out.put(op(Op::NONE));
+        return true;
+      case Tag::boolean:
+        out.boundary();
+        out.put(s.b ? op(Op::NEWTRUE) : op(Op::NEWFALSE));
+        return true;
+      case Tag::small_int:
+        out.boundary();
+        detail::emit_int_protocol2(out, s.i);
+        return true;
+      case Tag::floating:
+        out.boundary();
+        detail::emit_float(out, 2, s.f);
+        return true;
+      case Tag::str: {
+        if (!fast_strs) return false;
+        const auto& n = detail::node<StringNode>(s);
+        if (n.size < 3 || n.size > 0xFF) return false;
+        out.boundary();
+        if (std::uint64_t hit = memo.find_or_insert(s.p, next_index); hit != IdentityMemo::missing) {
+          get(hit);
+          return true;
+        }
+        ++next_index;
+        char* p = out.reserve(3 + n.size);
+        p[0] = op(Op::SHORT_BINUNICODE);
+        p[1] = static_cast<char>(n.size);
+        std::memcpy(p + 2, n.data, n.size);
+        p[2 + n.size] = op(Op::MEMOIZE);
+        return true;
+      }
+      default:
+        return false;
+    }
   }
 
   // --- scalars ---------------------------------------------------------------------------
@@ -1364,6 +1444,7 @@ void Writer::step_seq(Task& t) {
     std::size_t depth = stack.size();
     do {
       Slot item = slot_at(t.base, t.stride, t.pos++);
+      if (save_inline(item)) continue;
       save(item);
       if (stack.size() != depth) return;
     } while (t.pos < t.end);
@@ -1458,6 +1539,7 @@ void Writer::step_list(Task& t) {
     std::size_t depth = stack.size();
     do {
       Slot item = slot_at(t.base, t.stride, t.pos++);
+      if (save_inline(item)) continue;
       save(item);
       if (stack.size() != depth) return;
     } while (t.pos < t.batch_end);
@@ -1506,10 +1588,13 @@ void Writer::step_dict(Task& t) {
     std::size_t depth = stack.size();
     do {
       const DictEntry& e = entries[t.pos++];
-      t.phase = 1;
-      save(e.key);
-      if (stack.size() != depth) return;
-      t.phase = 0;
+      if (!save_inline(e.key)) {
+        t.phase = 1;
+        save(e.key);
+        if (stack.size() != depth) return;
+        t.phase = 0;
+      }
+      if (save_inline(e.value)) continue;
       save(e.value);
       if (stack.size() != depth) return;
     } while (t.pos < t.batch_end);
@@ -1536,6 +1621,7 @@ void Writer::step_set(Task& t) {
     std::size_t depth = stack.size();
     do {
       Slot item = entries[t.pos++].key;
+      if (save_inline(item)) continue;
       save(item);
       if (stack.size() != depth) return;
     } while (t.pos < t.batch_end);
@@ -1611,23 +1697,38 @@ void Writer::configure() {
   if (options.buffer_callback && protocol < 5)
     throw PicklingError("buffer_callback needs protocol >= 5", PyExc::ValueError);
   cpython_identities = options.identities == Identities::cpython;
+  fast_items = protocol >= 2 && !options.persistent_id;
+  fast_strs = fast_items && protocol >= 4;
 }
 
 }  // namespace
 
 std::string dumps(const Value& value, const WriteOptions& options) {
-  thread_local std::vector<IdentityMemo::Entry> kept_memo_table;
-  thread_local Output kept_output;
-  Writer writer(options);
-  writer.memo.adopt(std::move(kept_memo_table));
-  kept_memo_table.clear();
-  kept_output.lend_buffer_to(writer.out);
-  writer.configure();
-  writer.begin(value);
-  std::string out = writer.finish();
-  kept_memo_table = writer.memo.surrender();
-  writer.out.lend_buffer_to(kept_output);
-  return out;
+  // Each thread keeps one Writer between calls: its memo table, output buffer, task stack and
+  // maps keep their memory, so a small dumps allocates only its result (constructing and
+  // destroying a Writer was a third of a 120-byte dumps). A dumps called from inside another on
+  // the same thread (from a persistent_id or buffer_callback) gets a Writer of its own.
+  thread_local std::unique_ptr<Writer> kept;
+  thread_local bool kept_busy = false;
+  if (kept_busy) {
+    Writer writer(options);
+    writer.configure();
+    writer.begin(value);
+    return writer.finish();
+  }
+  if (!kept) kept = std::make_unique<Writer>(WriteOptions{});
+  struct Release {
+    Writer& writer;
+    bool& busy;
+    ~Release() {
+      writer.end_call();
+      busy = false;
+    }
+  } release{*kept, kept_busy};
+  kept_busy = true;
+  kept->start_call(options);
+  kept->begin(value);
+  return kept->finish();
 }
 
 struct Pickler::State {
