@@ -153,6 +153,43 @@ void BM_DumpsFloats(benchmark::State& state) {
 }
 BENCHMARK(BM_DumpsFloats)->Arg(8)->Arg(1 << 16);
 
+// The int opcode choice across its ranges: BININT1, BININT2, BININT and LONG1 of 5–8 bytes.
+void BM_DumpsMixedInts(benchmark::State& state) {
+  time_dumps(state, list_of(state.range(0), [](std::int64_t i) {
+    static constexpr int shifts[] = {0, 9, 20, 35, 50, 62};
+    std::int64_t magnitude = (std::int64_t{1} << shifts[i % 6]) + i;
+    return pickle::Value(i % 2 != 0 ? -magnitude : magnitude);
+  }));
+}
+BENCHMARK(BM_DumpsMixedInts)->Arg(8)->Arg(1 << 16);
+
+// The fixed cost of one call: a 2-tuple holding a list of 3 ints (pyperformance's TUPLE is this
+// with 20 ints).
+void BM_DumpsSmallTuple(benchmark::State& state) {
+  pickle::Value list = list_of(state.range(0), [](std::int64_t i) { return pickle::Value(265867233 + i); });
+  time_dumps(state, pickle::Value::tuple({list, pickle::Value(60)}));
+}
+BENCHMARK(BM_DumpsSmallTuple)->Arg(3)->Arg(20);
+
+// Records (compare.py's records_30k): every dict, list, tuple and name str is a memo entry, so
+// this measures the identity memo's lookups once the table outgrows the caches.
+void BM_DumpsRecords(benchmark::State& state) {
+  time_dumps(state, list_of(state.range(0), [](std::int64_t i) {
+    pickle::Value meta = pickle::Value::dict();
+    meta.set_item("active", i % 2 != 0);
+    meta.set_item("parent", pickle::Value::none());
+    pickle::Value record = pickle::Value::dict();
+    record.set_item("id", i);
+    record.set_item("name", "user" + std::to_string(i));
+    record.set_item("score", static_cast<double>(i) * 0.5);
+    record.set_item("tags", pickle::Value::list({"a", "b", pickle::Value(std::to_string(i % 7))}));
+    record.set_item("pos", pickle::Value::tuple({pickle::Value(i), pickle::Value(-i)}));
+    record.set_item("meta", meta);
+    return record;
+  }));
+}
+BENCHMARK(BM_DumpsRecords)->Arg(8)->Arg(1 << 15);
+
 // str encoding and memoization of every str.
 void BM_DumpsAsciiStrs(benchmark::State& state) {
   time_dumps(state, list_of(state.range(0), [](std::int64_t i) { return pickle::Value(ascii_text(i, 32)); }));

@@ -121,8 +121,14 @@ class IdentityMemo {
   // much larger than its last use is dropped instead.
   void empty_keeping_table() {
     if (count_ == 0) return;
-    if (table_.size() > (std::size_t{1} << 22) && count_ * 16 < table_.size()) {
-      clear();
+    if (table_.size() > 1024 && count_ * 8 < table_.size()) {
+      // Emptying a 16 MiB table left by an earlier large dump cost a 8-item dumps 0.6 ms: shrink
+      // to what the last dump used instead.
+      std::size_t size = 64;
+      while (size * 2 < count_ * 3) size *= 2;
+      std::vector<Entry>(size).swap(table_);
+      mask_ = size - 1;
+      count_ = 0;
       return;
     }
     std::fill(table_.begin(), table_.end(), Entry{});
