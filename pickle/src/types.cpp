@@ -923,6 +923,9 @@ struct ToValue {
   }
   Value operator()(const EnumMember& m) const {
     if (m.cls.kind() != Kind::global) throw TypeMismatch("an enum member's class must be a global");
+    if (m.name) {
+      return Value::object(ObjectForm::reduce, pool.get("builtins", "getattr"), Value::tuple({m.cls, Value(*m.name)}));
+    }
     return Value::object(ObjectForm::reduce, m.cls, Value::tuple({m.value}));
   }
   Value operator()(const Namespace& n) const {
@@ -1025,9 +1028,14 @@ EnumMember read_enum_member(const Value& value) {
   const auto call = decompose(value);
   if (!call) throw TypeMismatch("not an enum member: " + std::string(value.type_name()));
   expect_shape(*call, Call::Shape::call, type);
+  if (is_global(call->cls, "builtins", "getattr") && call->args.size() == 2 &&
+      call->args[0].kind() == Kind::global && call->args[1].is_str()) {
+    expect_no_ops(*call, type);
+    return {call->args[0], Value(), std::string(call->args[1].as_str())};
+  }
   expect_args(*call, 1, 1, type);
   expect_no_ops(*call, type);
-  return {call->cls, call->args[0]};
+  return {call->cls, call->args[0], std::nullopt};
 }
 
 std::string_view typed_name(const Typed& typed) {

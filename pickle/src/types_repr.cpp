@@ -139,11 +139,14 @@ struct ReprPieces {
   std::optional<std::vector<TypedReprPiece>> operator()(const Date& d) const {
     return text("datetime.date(" + int_text(d.year) + ", " + int_text(d.month) + ", " + int_text(d.day) + ")");
   }
-  std::optional<std::vector<TypedReprPiece>> with_tzinfo(std::string head, const Value& tzinfo, bool fold) const {
+  // CPython's time repr names tzinfo before fold, its datetime repr fold before tzinfo.
+  std::optional<std::vector<TypedReprPiece>> with_tzinfo(std::string head, const Value& tzinfo, bool fold,
+                                                         bool fold_first = false) const {
     Pieces p;
     p.text(head);
+    if (fold && fold_first) p.text(", fold=1");
     if (!tzinfo.is_none()) p.text(", tzinfo=").value(tzinfo);
-    if (fold) p.text(", fold=1");
+    if (fold && !fold_first) p.text(", fold=1");
     p.text(")");
     return p.take();
   }
@@ -156,7 +159,7 @@ struct ReprPieces {
     std::string head = "datetime.datetime(" + int_text(dt.year) + ", " + int_text(dt.month) + ", " +
                        int_text(dt.day) + ", ";
     append_time_fields(head, dt.hour, dt.minute, dt.second, dt.microsecond);
-    return with_tzinfo(std::move(head), dt.tzinfo, dt.fold);
+    return with_tzinfo(std::move(head), dt.tzinfo, dt.fold, true);
   }
   std::optional<std::vector<TypedReprPiece>> operator()(const Timedelta& d) const { return text(timedelta_text(d)); }
   std::optional<std::vector<TypedReprPiece>> operator()(const Timezone& tz) const { return text(timezone_text(tz)); }

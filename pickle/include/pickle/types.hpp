@@ -221,7 +221,10 @@ struct Deque {
 // Its name is not in the pickle, so its repr (<Color.RED: 1>) cannot be printed.
 struct EnumMember {
   Value cls;  // Kind::global
-  Value value;
+  Value value;  // None when pickled by name
+  // Set when the pickle names the member instead, as getattr(cls, 'NAME') (Enum.__reduce_ex__ of
+  // some CPython 3.11 releases, Debian's 3.11.2 among them); written back in that form.
+  std::optional<std::string> name;
 };
 
 // types.SimpleNamespace or argparse.Namespace: attributes in the pickle's order.
