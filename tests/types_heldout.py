@@ -137,7 +137,7 @@ class Maker:
             digits = "".join(r.choice("0123456789") for _ in range(r.randint(1, 40)))
             return decimal.Decimal(r.choice(["", "-"]) + digits + "E" + str(r.randint(-40, 40)))
         if kind == "fractions.Fraction":
-            return fractions.Fraction(r.randint(-2 ** 90, 2 ** 90) >> r.randrange(90), r.randint(1, 2 ** 70) >> r.randrange(69))
+            return fractions.Fraction(r.randint(-2 ** 90, 2 ** 90) >> r.randrange(90), max(1, r.randint(1, 2 ** 70) >> r.randrange(69)))
         if kind == "complex":
             parts = [0.0, -0.0, 1.5, -2.25e-300, 1e300, float("inf"), float("-inf"), float("nan"),
                      r.uniform(-1e6, 1e6), r.random() * 10 ** r.randint(-30, 30)]
