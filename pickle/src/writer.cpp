@@ -131,7 +131,9 @@ class IdentityMemo {
       count_ = 0;
       return;
     }
-    std::fill(table_.begin(), table_.end(), Entry{});
+    // All-zero bytes are the empty entry; memset, where the element loop was a fifth of a
+    // 120-byte dumps.
+    std::memset(static_cast<void*>(table_.data()), 0, table_.size() * sizeof(Entry));
     count_ = 0;
   }
 
