@@ -256,12 +256,18 @@ class FloatFormat {
     }
     std::string text;
     if (exp_format_) {
-      const Scientific s = scientific_parts(v, bits_, 8);
-      std::string whole = sign_of(v, sign_plus_) + s.whole;
+      // Every value gets `precision_` fraction digits, the exact value's digits rounded there
+      // (numpy's Dragon4 with min_digits), not the shortest digits padded with zeros.
+      char buffer[128];
+      std::snprintf(buffer, sizeof buffer, "%.*Le", static_cast<int>(precision_), std::fabs(v));
+      const std::string_view printed = buffer;
+      const std::size_t e = printed.find('e');
+      const std::size_t point = printed.find('.');
+      std::string whole = sign_of(v, sign_plus_) + std::string(printed.substr(0, std::min(point, e)));
       if (whole.size() < pad_left_) whole.insert(0, pad_left_ - whole.size(), ' ');
-      std::string fraction = s.fraction;
-      fraction.append(precision_ - std::min(precision_, fraction.size()), '0');
-      return whole + "." + fraction + exponent_text(s.exponent, exp_digits_);
+      const std::string fraction = point < e ? std::string(printed.substr(point + 1, e - point - 1)) : "";
+      const int exponent = std::atoi(std::string(printed.substr(e + 1)).c_str());
+      return whole + "." + fraction + exponent_text(exponent, exp_digits_);
     }
     const auto [digits, fraction] = positional_parts(v, bits_, 8);
     std::string whole = sign_of(v, sign_plus_) + digits;
