@@ -164,6 +164,7 @@ def main():
     add("float neg zero", np.array([-0.0, 0.0]), "ndarray")
     add("float integral big", np.array([1e7, 2.0]), "ndarray")
     add("float32 tenth", np.array([0.1, 0.2, 0.3], dtype=np.float32), "ndarray")
+    add("float32 sci, digits from the exact value", np.array([9.2259438e-32, 4.1158186e+29, 1.5], dtype=np.float32), "ndarray")
     add("float16 mix", np.array([0.1, 1000.0, -2.5], dtype=np.float16), "ndarray")
     add("complex pure imaginary", np.array([1j, -2j]), "ndarray")
     add("complex nan", np.array([complex(float("nan"), 1), complex(1, float("inf"))]), "ndarray")
