@@ -52,6 +52,7 @@ class Arguments {
         } else {
           throw UsageError("option --" + name + " needs a value");
         }
+        repeated_[name].push_back(options_[name]);
       } else {
         throw UsageError("unknown option --" + name);
       }
@@ -63,6 +64,11 @@ class Arguments {
     auto it = options_.find(name);
     if (it == options_.end()) return std::nullopt;
     return it->second;
+  }
+  // Every value a repeatable option was given, in order (value() is the last one).
+  std::vector<std::string> values(const std::string& name) const {
+    auto it = repeated_.find(name);
+    return it == repeated_.end() ? std::vector<std::string>{} : it->second;
   }
   int integer(const std::string& name, int fallback) const {
     auto text = value(name);
@@ -92,6 +98,7 @@ class Arguments {
   std::vector<std::string> flags_;
   std::vector<std::string> valued_;
   std::map<std::string, std::string> options_;
+  std::map<std::string, std::vector<std::string>> repeated_;
   std::vector<std::string> positional_;
 };
 

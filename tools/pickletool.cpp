@@ -6,6 +6,7 @@
 //   pickletool: <CPython exception class> at offset <N> (<OPCODE>): <message>
 // 2 usage error; 3 (scan only) something dangerous is referenced.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -122,14 +123,38 @@ int declared_protocol(std::string_view data) {
   return -1;
 }
 
+// --ext CODE=module:name (repeatable): the copyreg extension registry the pickle was written with,
+// which only the writing process knows.
+void add_extensions(const Arguments& args, pickle::ReadOptions& options) {
+  for (const std::string& entry : args.values("ext")) {
+    const std::size_t eq = entry.find('=');
+    const std::size_t colon = entry.find(':', eq == std::string::npos ? 0 : eq);
+    long long code = 0;
+    bool valid = eq != std::string::npos && colon != std::string::npos && eq > 0 &&
+                 colon > eq + 1 && colon + 1 < entry.size();
+    if (valid) {
+      const char* first = entry.data();
+      auto [end, error] = std::from_chars(first, first + eq, code);
+      valid = error == std::errc() && end == first + eq && code >= 1 && code <= 0x7FFFFFFF;
+    }
+    if (!valid) throw UsageError("--ext needs CODE=module:name with CODE in 1 … 2147483647, got '" + entry + "'");
+    options.extensions[static_cast<std::int32_t>(code)] = {entry.substr(eq + 1, colon - eq - 1),
+                                                           entry.substr(colon + 1)};
+  }
+}
+
 int command_convert(const std::vector<std::string>& argv) {
-  Arguments args(argv, {"no-fix-imports"}, {"protocol", "target", "encoding"});
+  Arguments args(argv, {"no-fix-imports"}, {"protocol", "target", "encoding", "ext"});
   if (args.positional().size() != 2) throw UsageError("expected IN and OUT");
   std::string data = read_input(args.positional()[0]);
-  pickle::Value value = pickle::loads(data, read_options(args));
-  pickle::WriteOptions options = write_options(args, declared_protocol(data));
+  pickle::ReadOptions read = read_options(args);
+  add_extensions(args, read);
   // Without --protocol the input is reproduced; with it, the output is what Python writes for the
-  // loaded value, whose sets iterate in the order loading them gave.
+  // objects pickle.loads makes: with their sharing, and sets iterating in the order loading them
+  // gave.
+  read.reloaded_identities = args.has("protocol");
+  pickle::Value value = pickle::loads(data, read);
+  pickle::WriteOptions options = write_options(args, declared_protocol(data));
   options.reloaded_set_order = args.has("protocol");
   write_output(args.positional()[1], pickle::dumps(value, options));
   return exit_ok;
@@ -298,11 +323,13 @@ const std::vector<Command>& commands() {
         {"dis", "dis [--annotate] [--indent N] FILE",
          "Disassemble the opcodes, exactly as `python3 -m pickletools FILE` (pickletools.dis).\n",
          command_dis},
-        {"convert", "convert [--protocol N] [--target 3.X] IN OUT",
+        {"convert", "convert [--protocol N] [--target 3.X] [--ext CODE=module:name]... IN OUT",
          "Load IN and write it to OUT at protocol N, byte for byte as CPython 3.X's pickle.dumps\n"
          "(default 3.11). Without --protocol, a pickle at protocol 2-5 is written back exactly as\n"
          "it is (others at the target's default protocol); with it, OUT is what\n"
-         "pickle.dumps(pickle.loads(IN), N) writes, with sets in the order loading gives them.\n",
+         "pickle.dumps(pickle.loads(IN), N) writes, with sets in the order loading gives them.\n"
+         "  --ext CODE=module:name   a copyreg extension code of the writing process (repeatable);\n"
+         "                           EXT1/EXT2/EXT4 of an unregistered code fail as in CPython\n",
          command_convert},
         {"encode", "encode [--protocol N] [--target 3.X] 'LITERAL'",
          "Write a Python literal (as ast.literal_eval accepts it) as a pickle to standard output,\n"

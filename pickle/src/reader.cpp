@@ -566,6 +566,15 @@ class Machine {
     }
     alloc_checkpoint_ = root_->allocated_bytes + (std::size_t{1} << 20);
   }
+  // The UTF-8 of a 1-character latin-1 str: its code point; otherwise -1.
+  static int single_latin1_char(std::string_view utf8) noexcept {
+    if (utf8.size() == 1) return static_cast<unsigned char>(utf8[0]) < 0x80 ? static_cast<unsigned char>(utf8[0]) : -1;
+    if (utf8.size() == 2) {
+      const auto lead = static_cast<unsigned char>(utf8[0]);
+      if (lead == 0xC2 || lead == 0xC3) return ((lead & 0x1F) << 6) | (static_cast<unsigned char>(utf8[1]) & 0x3F);
+    }
+    return -1;
+  }
   void adopt_heap(Heap* other) {
     if (other == nullptr) return;
     root_ = detail::merge(root_, other);
@@ -574,6 +583,26 @@ class Machine {
   Slot new_str(std::string_view utf8) {
     count_nodes();
     return detail::make_str(heap(), utf8);
+  }
+  // A str the pickle holds as data. With reloaded_identities, an empty or 1-character latin-1 str
+  // is the one node of its value, as CPython's cache makes it one object whatever opcode made it.
+  Slot new_text(std::string_view utf8) {
+    if (!options_.reloaded_identities) return new_str(utf8);
+    int cached = utf8.empty() ? 256 : single_latin1_char(utf8);
+    if (cached < 0) return new_str(utf8);
+    Slot& slot = reloaded_strs_[static_cast<std::size_t>(cached)];
+    if (!slot.is_node()) slot = new_str(utf8);
+    return slot;
+  }
+  // A bytes made the way CPython makes it from a char buffer (PyBytes_FromStringAndSize with data:
+  // Python 2 strings loaded as bytes, _codecs.encode), which returns its cached empty and 1-byte
+  // objects. BINBYTES and SHORT_BINBYTES read into a fresh buffer instead: only their empty bytes
+  // is cached (see new_binbytes).
+  Slot new_cached_bytes(std::string_view data) {
+    if (!options_.reloaded_identities || data.size() > 1) return new_bytes(data);
+    Slot& slot = reloaded_bytes_[data.empty() ? 256 : static_cast<unsigned char>(data[0])];
+    if (!slot.is_node()) slot = new_bytes(data);
+    return slot;
   }
   Slot new_bytes(std::string_view data, Tag tag = Tag::bytes) {
     count_nodes();
@@ -688,6 +717,12 @@ class Machine {
   void set_item(Slot target, Slot key, Slot value);
   void build_builtin(Slot inst, Slot state);
   std::optional<Slot> fold_reduction(Slot callable, Slot args);
+  // Keeps the arguments a folded call had (Heap::folded_arguments), unless reloaded_identities
+  // asks for the identities of a fresh load, where they are garbage.
+  Slot remember_arguments(Slot built, Slot args) {
+    if (!options_.reloaded_identities) heap().folded_arguments.emplace_back(built.p, args);
+    return built;
+  }
   Slot tuple_from(std::size_t start);
   void check_memo_limits(std::uint64_t index);
   [[noreturn]] void on_global(const char* opname, Slot target);
@@ -719,6 +754,9 @@ class Machine {
   bool input_owner_kept_ = false;
   std::size_t next_buffer_ = 0;
   std::string scratch_;
+  // ReadOptions::reloaded_identities: the node of each cached str and bytes (256: the empty one).
+  std::array<Slot, 257> reloaded_strs_{};
+  std::array<Slot, 257> reloaded_bytes_{};
 };
 
 // ---- the loop -----------------------------------------------------------------------------------
@@ -945,12 +983,12 @@ void Machine::op_binfloat() {
 
 Slot Machine::py2_string(std::string_view raw) {
   switch (options_.py2_strings) {
-    case Py2Strings::bytes: return new_bytes(raw);
+    case Py2Strings::bytes: return new_cached_bytes(raw);
     case Py2Strings::latin1: {
-      if (detail::is_ascii(raw)) return new_str(raw);
+      if (detail::is_ascii(raw)) return new_text(raw);
       scratch_.clear();
       for (char c : raw) detail::append_utf8(scratch_, static_cast<unsigned char>(c));
-      return new_str(scratch_);
+      return new_text(scratch_);
     }
     case Py2Strings::ascii: break;
   }
@@ -965,13 +1003,14 @@ Slot Machine::py2_string(std::string_view raw) {
       fail(PyExc::UnicodeDecodeError, message);
     }
   }
-  return new_str(raw);
+  return new_text(raw);
 }
 
 Slot Machine::decode_utf8_str(std::string_view data, bool) {
   if (auto error = detail::check_utf8(data)) {
     fail(PyExc::UnicodeDecodeError, detail::utf8_error_message(data, *error));
   }
+  if (options_.reloaded_identities && data.size() <= 2) return new_text(data);
   return new_payload(data, Tag::str);
 }
 
@@ -997,7 +1036,11 @@ void Machine::op_binbytes(int size_bytes, Tag tag) {
   const std::uint64_t n = read_le(read(static_cast<std::size_t>(size_bytes)), size_bytes);
   const char* what = tag == Tag::bytearray ? "BYTEARRAY8" : "BINBYTES";
   const std::string_view data(read_payload(n, what), static_cast<std::size_t>(n));
-  push(tag == Tag::bytes ? new_payload(data, tag) : new_bytes(data, tag));
+  if (tag == Tag::bytes && data.empty()) {
+    push(new_cached_bytes(data));
+  } else {
+    push(tag == Tag::bytes ? new_payload(data, tag) : new_bytes(data, tag));
+  }
 }
 
 void Machine::op_unicode() {
@@ -1008,7 +1051,7 @@ void Machine::op_unicode() {
     detail::Utf8Error as_error{error->start, error->end, error->reason};
     fail(PyExc::UnicodeDecodeError, detail::utf8_error_message(line, as_error, "rawunicodeescape"));
   }
-  push(new_str(std::get<std::string>(decoded)));
+  push(new_text(std::get<std::string>(decoded)));
 }
 
 void Machine::op_binunicode(int size_bytes) {
@@ -1536,19 +1579,21 @@ std::optional<Slot> Machine::fold_reduction(Slot callable, Slot args) {
     }
     if (name == "bytearray") {
       if (argc == 0) return new_bytes({}, Tag::bytearray);
-      if (argc == 1 && argv[0].tag == Tag::bytes) return new_bytes(view_of(argv[0]), Tag::bytearray);
+      if (argc == 1 && argv[0].tag == Tag::bytes) {
+        return remember_arguments(new_bytes(view_of(argv[0]), Tag::bytearray), args);
+      }
       if (argc == 2 && argv[0].tag == Tag::str && argv[1].tag == Tag::str &&
           (view_of(argv[1]) == "latin-1" || view_of(argv[1]) == "latin1")) {
         if (auto data = latin1_bytes(view_of(argv[0]))) return new_bytes(*data, Tag::bytearray);
       }
       return std::nullopt;
     }
-    if (name == "bytes" && argc == 0) return new_bytes({});
+    if (name == "bytes" && argc == 0) return new_cached_bytes({});
     return std::nullopt;
   }
   if (module == "_codecs" && name == "encode" && argc == 2 && argv[0].tag == Tag::str &&
       argv[1].tag == Tag::str && view_of(argv[1]) == "latin1") {
-    if (auto data = latin1_bytes(view_of(argv[0]))) return new_bytes(*data);
+    if (auto data = latin1_bytes(view_of(argv[0]))) return remember_arguments(new_cached_bytes(*data), args);
   }
   return std::nullopt;
 }

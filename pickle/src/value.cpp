@@ -343,6 +343,9 @@ Heap* merge(Heap* a, Heap* b) {
   into->next_chunk_size = std::max(into->next_chunk_size, from->next_chunk_size);
   for (auto& keep : from->keepalive) into->keepalive.push_back(std::move(keep));
   std::vector<std::shared_ptr<const void>>().swap(from->keepalive);  // its destructor never runs
+  into->folded_arguments.insert(into->folded_arguments.end(), from->folded_arguments.begin(),
+                                from->folded_arguments.end());
+  std::vector<std::pair<const void*, Slot>>().swap(from->folded_arguments);
   from->chunks = nullptr;
   from->cursor = nullptr;
   from->limit = nullptr;

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "pickle/value.hpp"
@@ -117,6 +118,11 @@ struct Heap {
   Chunk** solo_link = nullptr;
   // Input buffers that zero-copy nodes point into.
   std::vector<std::shared_ptr<const void>> keepalive;
+  // Calls the reader folded into the value they build (a bytes from _codecs.encode(str, 'latin1'),
+  // a bytearray from bytearray(bytes)): built node → the call's argument tuple. A writer
+  // reproducing the pickle writes those arguments as the objects they were, which may be shared
+  // with the rest of the value (a 1-character str CPython caches, for one).
+  std::vector<std::pair<const void*, Slot>> folded_arguments;
 
   static Heap* create();  // refs == 1
   void* allocate(std::size_t bytes, std::size_t align = alignof(std::max_align_t));

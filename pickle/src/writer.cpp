@@ -237,6 +237,29 @@ struct Task {
   const void* owner = nullptr;  // args_tuple: the object node whose arguments these are
 };
 
+std::string_view string_of(Slot s) {
+  const auto& n = detail::node<StringNode>(s);
+  return {n.data, n.size};
+}
+
+// Whether the UTF-8 text, encoded as latin-1, is `bytes`.
+bool latin1_text_equals(std::string_view utf8, std::string_view bytes) {
+  std::size_t i = 0;
+  for (char ch : bytes) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x80) {
+      if (i >= utf8.size() || static_cast<unsigned char>(utf8[i]) != c) return false;
+      ++i;
+    } else {
+      if (i + 1 >= utf8.size() || static_cast<unsigned char>(utf8[i]) != (0xC0 | (c >> 6)) ||
+          static_cast<unsigned char>(utf8[i + 1]) != (0x80 | (c & 0x3F)))
+        return false;
+      i += 2;
+    }
+  }
+  return i == utf8.size();
+}
+
 const Slot& slot_at(const char* base, std::size_t stride, std::size_t i) {
   return *reinterpret_cast<const Slot*>(base + i * stride);
 }
@@ -266,6 +289,11 @@ struct Writer {
   // With reloaded_set_order: the sets' items in CPython's iteration order, alive until the dump ends.
   std::deque<std::vector<DictEntry>> reordered_sets;
   Heap* heap = nullptr;
+  // The argument tuples of the calls the reader folded (Heap::folded_arguments) of the value being
+  // written, by built node; learnt from the region `folded_from` when it held `folded_count`.
+  std::unordered_map<const void*, Slot> folded;
+  const Heap* folded_from = nullptr;
+  std::size_t folded_count = 0;
   bool cpython_identities = false;
   bool streaming = false;  // a Pickler (the memo persists across dumps)
 
@@ -468,6 +496,40 @@ struct Writer {
     write_str(module);
     e.index = memoize_anonymous();
     e.claimed = false;
+  }
+  // With graph identities, a value loaded from a pickle is written with the arguments its folded
+  // calls had, as those objects: the argument tuple of `built` when it has n items.
+  void learn_folded_arguments() {
+    const Heap* root = heap != nullptr ? heap->root() : nullptr;
+    if (cpython_identities || root == nullptr || root->folded_arguments.empty()) {
+      folded.clear();
+      folded_from = nullptr;
+      return;
+    }
+    if (root == folded_from && root->folded_arguments.size() == folded_count) return;
+    folded.clear();
+    folded.reserve(root->folded_arguments.size());
+    for (const auto& [built, args] : root->folded_arguments) folded.emplace(built, args);
+    folded_from = root;
+    folded_count = root->folded_arguments.size();
+  }
+  const SeqNode* folded_arguments(const void* built, std::size_t n) const {
+    if (folded.empty()) return nullptr;
+    auto it = folded.find(built);
+    if (it == folded.end() || it->second.tag != Tag::tuple) return nullptr;
+    const auto& args = detail::node<SeqNode>(it->second);
+    return args.size == n ? &args : nullptr;
+  }
+  // Memoizes a folded call's argument tuple under its node, unless it was written before.
+  void close_folded_tuple(std::size_t n, const SeqNode& args) {
+    if (protocol >= 2 && n >= 1 && n <= 3) {
+      static constexpr char ops[] = {0, op(Op::TUPLE1), op(Op::TUPLE2), op(Op::TUPLE3)};
+      out.put(ops[n]);
+    } else {
+      out.put(op(Op::TUPLE));
+    }
+    std::uint64_t index = memoize_anonymous();
+    if (memo.find(&args) == IdentityMemo::missing) memo.insert(&args, index);
   }
   void write_empty_tuple() {
     if (protocol >= 1) {
@@ -806,9 +868,19 @@ void Writer::save_bytes_node(Slot s) {
     save_global("_codecs", "encode", nullptr, nullptr, nullptr);
     out.boundary();  // the (str, 'latin1') tuple
     if (protocol < 2) out.put(op(Op::MARK));
-    save_temp_latin1(data);
-    save_temp_latin1_name();
-    close_temp_tuple(2);
+    const SeqNode* args = folded_arguments(s.p, 2);
+    if (args != nullptr && args->items[0].tag == Tag::str && args->items[1].tag == Tag::str &&
+        string_of(args->items[1]) == "latin1" && latin1_text_equals(string_of(args->items[0]), data)) {
+      save(args->items[0], false);
+      save(args->items[1], false);
+      SingletonEntry& name = singleton(SingletonClass::latin1_name);
+      if (name.index == IdentityMemo::missing) name.index = memo.find(args->items[1].p);
+      close_folded_tuple(2, *args);
+    } else {
+      save_temp_latin1(data);
+      save_temp_latin1_name();
+      close_temp_tuple(2);
+    }
     out.put(op(Op::REDUCE));
   }
   std::uint64_t index = memoize(s.p);
@@ -829,28 +901,29 @@ void Writer::save_bytearray_node(Slot s) {
     write_empty_tuple();
   } else {
     if (protocol < 2) out.put(op(Op::MARK));
-    // The temporary bytes(obj): a shared singleton when it has 0 or 1 byte.
+    // The temporary bytes(obj) is always a fresh object, even of one byte: CPython copies the
+    // buffer (PyBytes_FromObject), which bypasses its cache of 1-byte bytes.
     out.boundary();
-    SingletonEntry* entry =
-        data.size() == 1 ? &singleton(SingletonClass::one_byte, static_cast<unsigned char>(data[0])) : nullptr;
-    if (entry == nullptr || !temp_singleton(*entry)) {
-      if (protocol >= 3) {
-        write_bytes_opcode(data);
-      } else {
-        save_global("_codecs", "encode", nullptr, nullptr, nullptr);
-        out.boundary();
-        if (protocol < 2) out.put(op(Op::MARK));
-        save_temp_latin1(data);
-        save_temp_latin1_name();
-        close_temp_tuple(2);
-        out.put(op(Op::REDUCE));
-      }
-      std::uint64_t index = memoize_anonymous();
-      if (entry != nullptr) {
-        entry->index = index;
-        entry->claimed = false;
-      }
+    const SeqNode* args = folded_arguments(s.p, 1);
+    if (args != nullptr && args->items[0].tag == Tag::bytes && string_of(args->items[0]) == data) {
+      save(args->items[0], false);
+      close_folded_tuple(1, *args);
+      out.put(op(Op::REDUCE));
+      memoize(s.p);
+      return;
     }
+    if (protocol >= 3) {
+      write_bytes_opcode(data);
+    } else {
+      save_global("_codecs", "encode", nullptr, nullptr, nullptr);
+      out.boundary();
+      if (protocol < 2) out.put(op(Op::MARK));
+      save_temp_latin1(data);
+      save_temp_latin1_name();
+      close_temp_tuple(2);
+      out.put(op(Op::REDUCE));
+    }
+    memoize_anonymous();
     close_temp_tuple(1);
   }
   out.put(op(Op::REDUCE));
@@ -1685,6 +1758,7 @@ void Writer::begin(const Value& value) {
   reordered_sets.clear();
   persistent_ids_written.clear();
   heap = value.heap();
+  learn_folded_arguments();
   // A Pickler's memo outlives the call: keep its keys alive.
   if (streaming && value.slot().is_node()) keepalive.push_back(value);
   if (protocol >= 2) out.put(op(Op::PROTO), static_cast<char>(protocol));
@@ -1775,6 +1849,7 @@ class WriterEmbedding final : public ValueEmbedding {
   void value(Output& out, std::uint64_t& next_index, const Value& v) override {
     Borrow borrow(*this, out, next_index);
     writer_.heap = v.heap();
+    writer_.learn_folded_arguments();
     if (v.slot().is_node()) writer_.keepalive.push_back(v);
     writer_.save(v.slot());
     writer_.run();

@@ -56,6 +56,14 @@ struct ReadOptions {
   // Fold builtin reductions (set([…]), bytearray(b'…'), _codecs.encode(s, 'latin1'), bytes()) into
   // the values they build, as Python does when it loads them.
   bool fold_builtin_reductions = true;
+  // Identities. Off (the default), the value keeps exactly the sharing the pickle wrote, including
+  // that of the arguments of folded reductions, so that pickle::dumps reproduces the pickle. On,
+  // the value has the sharing of the objects CPython's pickle.loads makes: what CPython returns as
+  // one cached object (every empty str and bytes, every 1-character latin-1 str, every 1-byte
+  // bytes built by _codecs.encode) is one node per pickle, and the arguments of folded reductions
+  // are forgotten. Then pickle::dumps(value, {.protocol = Q}) equals
+  // pickle.dumps(pickle.loads(data), Q).
+  bool reloaded_identities = false;
   // Protocol 5 out-of-band buffers, consumed in order by NEXT_BUFFER. nullopt = none given
   // (NEXT_BUFFER then fails as in CPython).
   std::optional<std::vector<std::string_view>> buffers;
