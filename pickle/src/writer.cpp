@@ -290,10 +290,8 @@ struct Writer {
   std::deque<std::vector<DictEntry>> reordered_sets;
   Heap* heap = nullptr;
   // The argument tuples of the calls the reader folded (Heap::folded_arguments) of the value being
-  // written, by built node; learnt from the region `folded_from` when it held `folded_count`.
+  // written, by built node.
   std::unordered_map<const void*, Slot> folded;
-  const Heap* folded_from = nullptr;
-  std::size_t folded_count = 0;
   bool cpython_identities = false;
   bool streaming = false;  // a Pickler (the memo persists across dumps)
 
@@ -500,18 +498,12 @@ struct Writer {
   // With graph identities, a value loaded from a pickle is written with the arguments its folded
   // calls had, as those objects: the argument tuple of `built` when it has n items.
   void learn_folded_arguments() {
+    // Learnt afresh for every value: a region freed since may have had the same address.
+    if (!folded.empty()) folded.clear();
     const Heap* root = heap != nullptr ? heap->root() : nullptr;
-    if (cpython_identities || root == nullptr || root->folded_arguments.empty()) {
-      folded.clear();
-      folded_from = nullptr;
-      return;
-    }
-    if (root == folded_from && root->folded_arguments.size() == folded_count) return;
-    folded.clear();
+    if (cpython_identities || root == nullptr || root->folded_arguments.empty()) return;
     folded.reserve(root->folded_arguments.size());
     for (const auto& [built, args] : root->folded_arguments) folded.emplace(built, args);
-    folded_from = root;
-    folded_count = root->folded_arguments.size();
   }
   const SeqNode* folded_arguments(const void* built, std::size_t n) const {
     if (folded.empty()) return nullptr;

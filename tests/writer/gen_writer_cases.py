@@ -180,6 +180,13 @@ CASES = {
     "bytes_sharing": lambda: [b"", b"", b"a", b"a", b"ab", bytes(b"ab"), b"\xe9", "\xe9", chr(97)],
     "bytes_reduce": lambda: (b"a", b"b", b"a"),
     "latin1_link": lambda: ["\xe9", b"\xe9", b"q", chr(113)],
+    # A bytearray's temporary bytes is a fresh copy even of one byte (not CPython's cached 1-byte
+    # bytes, which bytes([c]) returns), and bytes(bytearray) is another fresh one.
+    "one_byte_identity": lambda: [bytes([72]), bytearray(b"H"), bytes(bytearray(b"H")), bytes([72]),
+                                  bytearray(b"H")],
+    # The latin-1 str of b'a' at protocols 0-2 is the cached 'a' (chr(97)); in 3.10-3.12 the
+    # literal "a" is another object. Round trip only: a description cannot say which is which.
+    "latin1_literal_link": lambda: ["a", b"a", chr(97), bytearray(b"a"), "a"],
     "bytearrays": lambda: [bytearray(), bytearray(b"\x00\x80"), bytearray(b"a"), bytearray(b"x" * 300)],
     "tuples": lambda: [(), (1,), (1, 2), (1, 2, 3), (1, 2, 3, 4), ((),), ((1,), (1,))],
     "empty_containers": lambda: [[], {}, set(), frozenset(), (), bytearray(), "", b""],
@@ -258,6 +265,10 @@ BIG = {"big_objects", "frames_30000", "frame_boundary", "bytearray_70000", "byte
        "dict_2000", "list_2001", "frozensets", "long4"}
 
 
+# Cases whose identities a description cannot state (which 1-character str is CPython's cached one).
+ROUND_TRIP_ONLY = {"latin1_literal_link"}
+
+
 # Cases about framing: only protocols 4 and 5 frame.
 FRAMING = {"big_objects", "frames_30000", "frame_boundary", "bytearray_70000", "bytes_70000",
            "str_65535", "str_65536"}
@@ -274,6 +285,8 @@ def main():
             try:
                 d = describe.Describer(protocol, persistent_id).describe(obj)
             except Exception:
+                d = "-"
+            if name in ROUND_TRIP_ONLY:
                 d = "-"
             obj = make()
             buf = io.BytesIO()
