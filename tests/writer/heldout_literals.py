@@ -151,6 +151,8 @@ def main():
     for i in range(a.count):
         r = random.Random(seed * 100003 + i)
         text = Spell(r).value(value(r, 3))
+        if len(text) > 100000:  # one command-line argument holds at most 128 KiB
+            continue
         try:
             literal = ast.literal_eval(text)
         except Exception:  # noqa: BLE001 (a spelling the generator got wrong)
