@@ -255,6 +255,48 @@ TEST(Limits, EachLimitIsEnforcedAndNamed) {
             "max_alloc_ratio");
 }
 
+// LONG1 of a non-negative int (minimal two's complement, little-endian).
+std::string long1(pickle::BigInt value) {
+  std::string bytes;
+  while (value != 0) {
+    bytes += static_cast<char>(static_cast<unsigned>(value & 0xFF));
+    value >>= 8;
+  }
+  if (bytes.empty() || (static_cast<unsigned char>(bytes.back()) & 0x80) != 0) bytes += '\0';
+  return "\x8a"s + static_cast<char>(bytes.size()) + bytes;
+}
+
+// Every multiple of 2**61 - 1 has Python's hash 0, so n such keys cost n*n/2 probes to insert; the
+// load stops at the work budget, which grows with the input (a few hundred KB here).
+TEST(Limits, HashCollisionFloodsStopAtTheWorkBudget) {
+  const pickle::BigInt modulus = (pickle::BigInt(1) << 61) - 1;
+  std::string keys;
+  for (unsigned i = 0; i < 20'000; ++i) keys += long1(modulus * i);
+  std::string tuple_keys;
+  for (unsigned i = 0; i < 20'000; ++i) tuple_keys += long1(modulus * i) + "\x85";  // TUPLE1
+  const std::vector<std::pair<std::string, std::string>> floods{
+      {"set", "\x80\x04\x8f(" + keys + "\x90."},
+      {"frozenset", "\x80\x04(" + keys + "\x91."},
+      {"set of 1-tuples", "\x80\x04\x8f(" + tuple_keys + "\x90."},
+  };
+  std::string dict_items;
+  for (unsigned i = 0; i < 20'000; ++i) dict_items += long1(modulus * i) + "N";
+  for (const auto& [name, data] : floods) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(expect_limit(data, pickle::ReadOptions{}), "hash_work_budget");
+  }
+  EXPECT_EQ(expect_limit("\x80\x04}(" + dict_items + "u.", pickle::ReadOptions{}), "hash_work_budget");
+  // The same keys without collisions load; so do the colliding ones with a budget large enough.
+  std::string distinct;
+  for (unsigned i = 0; i < 20'000; ++i) distinct += long1((modulus + 1) * i);
+  EXPECT_EQ(pickle::loads("\x80\x04\x8f(" + distinct + "\x90.").size(), 20'000u);
+  pickle::ReadOptions generous;
+  generous.limits.hash_work_budget = std::size_t(1) << 30;
+  std::string few;
+  for (unsigned i = 0; i < 3'000; ++i) few += long1(modulus * i);
+  EXPECT_EQ(pickle::loads("\x80\x04\x8f(" + few + "\x90.", generous).size(), 3'000u);
+}
+
 TEST(Limits, TextIntegerLimitKeepsCPythonsClassAndMessage) {
   try {
     pickle::loads("L" + std::string(5000, '1') + "\n.");

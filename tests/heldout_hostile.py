@@ -10,7 +10,8 @@
    through GLOBAL, STACK_GLOBAL with memoized names, INST, OBJ, NEWOBJ, nested in data, after a
    benign pickle in the same file) must exit 3; every pickle of a benign data set (builtin values and
    the standard library's data classes, pickled by this CPython at protocols 0-5) must exit 0.
-Prints one line per check and each failure; exits 1 on any failure.
+Prints one line per check (with the worst CPU time and memory of each family) and each failure;
+exits 1 on any failure. --keep DIR keeps the failing inputs.
 """
 import argparse
 import collections
@@ -202,11 +203,13 @@ def main():
     ap.add_argument("pickletool")
     ap.add_argument("--count", type=int, default=300)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--keep", default=None, help="directory for the inputs that fail")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(2**32)
     r = random.Random(seed)
     failures = []
     worst_cpu, worst_rss = 0.0, 0
+    worst_by_family = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "in.pkl")
         for i in range(a.count):
@@ -216,12 +219,19 @@ def main():
                 f.write(data)
             status, cpu, rss = run_limited([a.pickletool, "repr", path])
             worst_cpu, worst_rss = max(worst_cpu, cpu), max(worst_rss, rss)
+            previous = worst_by_family.get(family.__name__, (0.0, 0))
+            worst_by_family[family.__name__] = (max(previous[0], cpu), max(previous[1], rss))
             code = os.waitstatus_to_exitcode(status)
             if code not in (0, 1) or cpu > 1.0:
                 failures.append("hostile %s #%d: exit %d, %.2f s CPU, %d MB" % (family.__name__, i, code, cpu, rss >> 20))
-                open(os.path.join(os.getcwd(), "heldout-hostile-%d.pkl" % i), "wb").write(data)
+                if a.keep:
+                    os.makedirs(a.keep, exist_ok=True)
+                    with open(os.path.join(a.keep, "heldout-hostile-%d.pkl" % i), "wb") as f:
+                        f.write(data)
         print("hostile: %d inputs (seed %d), %d failures; worst %.3f s CPU, %d MB RSS" % (
             a.count, seed, len(failures), worst_cpu, worst_rss >> 20))
+        for name, (cpu, rss) in sorted(worst_by_family.items()):
+            print("  %-18s worst %.3f s CPU, %d MB RSS" % (name, cpu, rss >> 20))
         scan_failures = []
         for kind, make, expected in (("dangerous", dangerous_pickle, 3),
                                      ("benign", lambda r: pickle.dumps(benign_value(r), r.randint(0, 5)), 0)):

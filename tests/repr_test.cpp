@@ -353,6 +353,80 @@ TEST(Repr, LoadedObjectsPrintTheDocumentedForm) {
   }
 }
 
+// ReprOptions::max_size refuses exactly the texts longer than it: the lower bound computed before
+// printing never exceeds the real length, for every recorded value (cycles, sharing and objects
+// included), typed or generic.
+TEST(Repr, MaxSizeRefusesExactlyTheLongerTexts) {
+  if (!reader_available()) GTEST_SKIP() << "pickle::loads is not implemented yet";
+  std::vector<Value> values;
+  for (const Row& row : cases()) {
+    for (int proto = 0; proto <= 5; ++proto) {
+      const auto pickled = row.find("p" + std::to_string(proto));
+      if (pickled == row.end()) continue;
+      try {
+        values.push_back(pickle::loads(from_hex(pickled->second)));
+      } catch (const pickle::Error&) {
+      }
+    }
+  }
+  for (const Row& row : read_rows("dis_cases.jsonl")) {
+    try {
+      values.push_back(pickle::loads(from_hex(row.at("data"))));
+    } catch (const pickle::Error&) {
+    }
+  }
+  Value cycle = Value::list();
+  Value holder = Value::dict();
+  holder.set_item("self", holder);
+  holder.set_item("list", cycle);
+  cycle.append(holder);
+  cycle.append(cycle);
+  values.push_back(Value::list({cycle, holder, cycle}));
+  ASSERT_GT(values.size(), 1000u);
+  std::size_t checked = 0;
+  for (const bool typed : {true, false}) {
+    for (const Value& value : values) {
+      const std::string text = pickle::repr(value, pickle::ReprOptions{.typed_objects = typed});
+      pickle::ReprOptions exact{.max_size = text.size(), .typed_objects = typed};
+      std::string bounded;
+      EXPECT_NO_THROW(bounded = pickle::repr(value, exact)) << text.substr(0, 200);
+      EXPECT_EQ(bounded, text);
+      pickle::ReprOptions shorter{.max_size = text.size() - 1, .typed_objects = typed};
+      EXPECT_THROW((void)pickle::repr(value, shorter), pickle::Error) << text.substr(0, 200);
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 2000u);
+}
+
+// Shared references make the text exponential in the pickle's size; a bounded repr refuses it
+// before printing (its message gives the lower bound), however the sharing is built.
+TEST(Repr, ExponentialTextsAreRefusedUpFront) {
+  Value tuples = Value::tuple({1, 2});
+  Value lists = Value::list({1});
+  for (int i = 0; i < 200; ++i) {
+    tuples = Value::tuple({tuples, tuples});
+    lists = Value::list({lists, lists, Value::list({lists})});
+  }
+  // x = f(x, x), 200 times: objects whose arguments share.
+  auto bytes = [](const auto& literal) { return std::string(literal, sizeof(literal) - 1); };
+  std::string bomb = bytes("\x80\x02" "cmod\nf\nq\x00K\x01");
+  for (int i = 0; i < 200; ++i) bomb += bytes("q\x01" "0h\x00h\x01h\x01\x86R");
+  bomb += '.';
+  const Value object_bomb = pickle::loads(bomb);
+  for (const Value& value : {tuples, lists, object_bomb}) {
+    for (const bool typed : {true, false}) {
+      try {
+        (void)pickle::repr(value, pickle::ReprOptions{.max_size = std::size_t(1) << 30, .typed_objects = typed});
+        ADD_FAILURE() << "no error";
+      } catch (const pickle::Error& error) {
+        EXPECT_EQ(error.python_class(), pickle::PyExc::MemoryError);
+        EXPECT_NE(std::string(error.what()).find("at least"), std::string::npos) << error.what();
+      }
+    }
+  }
+}
+
 // CPython's set order, checked live on random sets when an interpreter is available (the recorded
 // cases cover the same ground without one).
 TEST(Repr, SetOrderMatchesLivePython) {

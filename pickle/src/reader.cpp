@@ -742,6 +742,31 @@ class Machine {
   std::size_t nodes_ = 0;
   std::size_t alloc_checkpoint_ = std::size_t{1} << 20;
   std::size_t alloc_base_ = 0;
+  // Grants hash-table work in proportion to the input consumed (Limits::hash_work_budget).
+  class HashWorkMeter final : public detail::WorkMeter {
+   public:
+    explicit HashWorkMeter(const Machine& machine) : machine_(machine) {}
+
+   private:
+    void replenish() override {
+      const Limits& limits = machine_.limits_;
+      const std::size_t consumed = machine_.in_.position() - machine_.pickle_start_ + 1;
+      const std::size_t max = std::numeric_limits<std::size_t>::max();
+      std::size_t allowed = limits.hash_work_per_byte != 0 && consumed > max / limits.hash_work_per_byte
+                                ? max
+                                : consumed * limits.hash_work_per_byte;
+      allowed = allowed > max - limits.hash_work_budget ? max : allowed + limits.hash_work_budget;
+      if (used_ >= allowed) {
+        machine_.fail_limit("hash_work_budget",
+                            "hashing and comparing keys took more than Limits::hash_work_budget + "
+                            "Limits::hash_work_per_byte per input byte (" +
+                                std::to_string(used_) + " probes)");
+      }
+      remaining_ = allowed - used_;
+    }
+    const Machine& machine_;
+  };
+  HashWorkMeter hash_work_meter_{*this};
   int proto_ = 0;
   std::size_t op_offset_ = 0;
   std::size_t pickle_start_ = 0;

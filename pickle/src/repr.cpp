@@ -270,15 +270,13 @@ class ReprWriter {
       : out_(out), max_size_(max_size), heap_(heap), typed_objects_(typed_objects) {}
 
   void run(Slot root) {
+    // A shared sub-object prints in full at every reference, as in Python, so a small pickle can
+    // have an exponentially long repr: the caller bounds it.
     enter(root);
+    check_size(0);
     while (!frames_.empty()) {
       step();
-      // A shared sub-object prints in full at every reference, as in Python, so a small pickle
-      // can have an exponentially long repr: the caller bounds it.
-      if (out_.size() > max_size_) {
-        throw Error(PyExc::MemoryError,
-                    "repr longer than " + std::to_string(max_size_) + " bytes");
-      }
+      check_size(0);
     }
   }
 
@@ -289,11 +287,44 @@ class ReprWriter {
     FrameKind kind;
     Slot container;
     std::size_t index = 0;
+    std::size_t text_start = 0;  // where the container's text begins in out_
+    std::size_t cuts = 0;        // cuts_ when it began
     // A set's iteration order and an object's pieces live in orders_ / piece_lists_, stacks that
     // grow and shrink with the frames (keeping Frame small and trivially movable).
   };
 
+  // A container printed in full with no marker inside it has no cycle below it, so its text is the
+  // same wherever it is referenced again: later references copy the text instead of walking the
+  // graph again. A pickle of n doubly shared tuples then prints at the speed of memcpy until it
+  // reaches max_size, instead of in 2**n steps.
+  bool copy_printed(Slot s) {
+    const auto found = printed_.find(s.p);
+    if (found == printed_.end()) return false;
+    const auto [start, length] = found->second;
+    check_size(length);
+    const std::size_t end = out_.size();
+    out_.resize(end + length);
+    std::memcpy(out_.data() + end, out_.data() + start, length);
+    return true;
+  }
+
+  void check_size(std::size_t more) const {
+    if (more > max_size_ || out_.size() > max_size_ - more) {
+      throw Error(PyExc::MemoryError, "repr longer than " + std::to_string(max_size_) + " bytes");
+    }
+  }
+
+  void push_frame(FrameKind kind, Slot s) {
+    frames_.push_back({kind, s});
+    frames_.back().text_start = begun_at_;
+    frames_.back().cuts = cuts_;
+  }
+
   void enter(Slot s) {
+    if (s.is_node() && s.tag != Tag::str && s.tag != Tag::bytes && s.tag != Tag::bytearray &&
+        copy_printed(s)) {
+      return;
+    }
     switch (s.tag) {
       case Tag::none:
         out_ += "None";
@@ -307,9 +338,12 @@ class ReprWriter {
       case Tag::floating:
         detail::append_float_repr(out_, s.f);
         return;
-      case Tag::big_int:
+      case Tag::big_int: {
+        const std::size_t start = out_.size();
         append_big_int(detail::node<detail::BigIntNode>(s));
+        printed_.emplace(s.p, std::pair{start, out_.size() - start});
         return;
+      }
       case Tag::str:
         detail::append_str_repr(out_, string_of(s));
         return;
@@ -340,7 +374,7 @@ class ReprWriter {
         }
         if (!begin(s, "{...}")) return;
         out_ += '{';
-        frames_.push_back({FrameKind::dict, s});
+        push_frame(FrameKind::dict, s);
         return;
       case Tag::set:
       case Tag::frozenset:
@@ -377,14 +411,20 @@ class ReprWriter {
   bool begin(Slot s, std::string_view marker) {
     if (!in_progress_.insert(s.p).second) {
       out_ += marker;
+      ++cuts_;
       return false;
     }
+    begun_at_ = out_.size();
     return true;
   }
 
   void finish(std::string_view closing) {
     out_ += closing;
-    in_progress_.erase(frames_.back().container.p);
+    const Frame& frame = frames_.back();
+    in_progress_.erase(frame.container.p);
+    if (frame.cuts == cuts_) {
+      printed_.emplace(frame.container.p, std::pair{frame.text_start, out_.size() - frame.text_start});
+    }
     frames_.pop_back();
   }
 
@@ -396,7 +436,7 @@ class ReprWriter {
     }
     if (!begin(s, tuple ? "(...)" : "[...]")) return;
     out_ += tuple ? '(' : '[';
-    frames_.push_back({FrameKind::sequence, s});
+    push_frame(FrameKind::sequence, s);
   }
 
   void enter_set(Slot s) {
@@ -416,7 +456,7 @@ class ReprWriter {
       for (std::size_t i = 0; i < set.size; ++i) insertion.push_back(set.entries[i].key);
       orders_.push_back(std::move(insertion));
     }
-    frames_.push_back({FrameKind::set, s});
+    push_frame(FrameKind::set, s);
   }
 
   void append_global(Slot s) {
@@ -454,7 +494,7 @@ class ReprWriter {
       }
     }
     piece_lists_.push_back(std::move(p));
-    frames_.push_back({FrameKind::pieces, s});
+    push_frame(FrameKind::pieces, s);
     return true;
   }
 
@@ -552,7 +592,7 @@ class ReprWriter {
     }
     if (has_ops) text(">");
     piece_lists_.push_back(std::move(p));
-    frames_.push_back({FrameKind::pieces, s});
+    push_frame(FrameKind::pieces, s);
   }
 
   void step() {
@@ -627,6 +667,9 @@ class ReprWriter {
   std::vector<std::vector<Slot>> orders_;
   std::vector<std::vector<Piece>> piece_lists_;
   std::unordered_set<const Node*> in_progress_;
+  std::unordered_map<const void*, std::pair<std::size_t, std::size_t>> printed_;  // start, length
+  std::size_t cuts_ = 0;      // markers printed so far
+  std::size_t begun_at_ = 0;  // where the container that begin() accepted last starts
   FixedHashes hasher_;
   detail::Heap* heap_;
   bool typed_objects_;
@@ -634,11 +677,197 @@ class ReprWriter {
   std::vector<Value> typed_values_;
 };
 
+// A lower bound of the repr's length, in one pass over the graph, so that a repr that cannot fit
+// in max_size fails at once instead of after printing max_size bytes. Python prints a shared
+// sub-object in full at every reference, so sizes add up along every path: a node below which there
+// is no cycle prints the same text wherever it is referenced, and its exact lower bound is reused;
+// a node on or above a cycle may print cut short elsewhere (as [...]), so elsewhere it counts as
+// the shortest marker.
+class ReprSizeBound {
+ public:
+  ReprSizeBound(detail::Heap* heap, bool typed_objects) : heap_(heap), typed_objects_(typed_objects) {}
+
+  std::uint64_t run(Slot root) {
+    std::uint64_t total = 0;
+    visit(root, total);
+    while (!frames_.empty()) {
+      Frame& frame = frames_.back();
+      if (frame.next < frame.children.size()) {
+        const Slot child = frame.children[frame.next++];
+        std::uint64_t contribution = 0;
+        if (visit(child, contribution)) continue;  // a frame was pushed
+        Frame& parent = frames_.back();
+        parent.size = add(parent.size, contribution);
+        continue;
+      }
+      Info& info = infos_[frame.node.p];
+      info.size = frame.size;
+      info.done = true;
+      info.cyclic = frame.cyclic;
+      const std::uint64_t size = frame.size;
+      const bool cyclic = frame.cyclic;
+      frames_.pop_back();
+      if (frames_.empty()) return add(total, size);
+      Frame& parent = frames_.back();
+      parent.size = add(parent.size, size);
+      parent.cyclic = parent.cyclic || cyclic;
+    }
+    return total;
+  }
+
+ private:
+  static constexpr std::uint64_t marker = 3;  // [...], (...), {...}, <...>, ... at least
+  struct Info {
+    std::uint64_t size = 0;
+    bool done = false;
+    bool cyclic = false;
+  };
+  struct Frame {
+    Slot node;
+    std::vector<Slot> children;
+    std::size_t next = 0;
+    std::uint64_t size = 0;
+    bool cyclic = false;
+  };
+
+  static std::uint64_t add(std::uint64_t a, std::uint64_t b) {
+    return a > std::numeric_limits<std::uint64_t>::max() - b ? std::numeric_limits<std::uint64_t>::max()
+                                                             : a + b;
+  }
+
+  // Adds a leaf's size to `size`, or pushes a frame for a container met for the first time (true).
+  bool visit(Slot s, std::uint64_t& size) {
+    switch (s.tag) {
+      case Tag::none:
+      case Tag::boolean: size = add(size, 4); return false;
+      case Tag::small_int: {
+        std::uint64_t digits = s.i < 0 ? 2 : 1;
+        for (std::uint64_t m = s.i < 0 ? 0 - static_cast<std::uint64_t>(s.i) : static_cast<std::uint64_t>(s.i);
+             m >= 10; m /= 10) {
+          ++digits;
+        }
+        size = add(size, digits);
+        return false;
+      }
+      case Tag::floating: size = add(size, 3); return false;
+      case Tag::big_int: {
+        // 2**(64*(n-1)) has more than 16*(n-1) hex digits and more decimal ones.
+        const auto limbs = detail::node<detail::BigIntNode>(s).limb_count;
+        size = add(size, 1 + 16 * std::uint64_t(limbs > 0 ? limbs - 1 : 0));
+        return false;
+      }
+      case Tag::str: size = add(size, string_of(s).size() + 2); return false;
+      case Tag::bytes: size = add(size, string_of(s).size() + 3); return false;
+      case Tag::bytearray: size = add(size, string_of(s).size() + 14); return false;
+      case Tag::buffer: size = add(size, detail::node<detail::BufferNode>(s).size + 15); return false;
+      case Tag::global: {
+        const auto& global = detail::node<detail::GlobalNode>(s);
+        for (const Slot part : {global.module, global.name}) {
+          size = add(size, part.tag == Tag::str ? string_of(part).size() : 1);
+        }
+        return false;
+      }
+      default: break;
+    }
+    const auto found = infos_.find(s.p);
+    if (found != infos_.end()) {
+      const Info& info = found->second;
+      if (!info.done || info.cyclic) {
+        size = add(size, marker);
+        if (!frames_.empty()) frames_.back().cyclic = true;
+      } else {
+        size = add(size, info.size);
+      }
+      return false;
+    }
+    infos_.emplace(s.p, Info{});
+    Frame frame{s, {}, 0, 0, false};
+    switch (s.tag) {
+      case Tag::tuple:
+      case Tag::list: {
+        const auto& seq = detail::node<SeqNode>(s);
+        frame.children.assign(seq.items, seq.items + seq.size);
+        frame.size = seq.size == 0 ? 2 : 2 * seq.size + (seq.size == 1 && s.tag == Tag::tuple ? 1 : 0);
+        break;
+      }
+      case Tag::dict: {
+        const auto& dict = detail::node<DictNode>(s);
+        for (std::size_t i = 0; i < dict.size; ++i) {
+          frame.children.push_back(dict.entries[i].key);
+          frame.children.push_back(dict.entries[i].value);
+        }
+        frame.size = dict.size == 0 ? 2 : 4 * dict.size;
+        break;
+      }
+      case Tag::set:
+      case Tag::frozenset: {
+        const auto& set = detail::node<DictNode>(s);
+        for (std::size_t i = 0; i < set.size; ++i) frame.children.push_back(set.entries[i].key);
+        frame.size = set.size == 0 ? 5 : 2 * set.size;
+        break;
+      }
+      default: object_parts(s, frame);
+    }
+    frames_.push_back(std::move(frame));
+    return true;
+  }
+
+  void object_parts(Slot s, Frame& frame) {
+    if (typed_objects_) {
+      if (auto typed = detail::typed_repr(Value(s, heap_))) {
+        for (auto& piece : *typed) {
+          if (piece.value) {
+            frame.children.push_back(piece.value->slot());
+            typed_values_.push_back(std::move(*piece.value));
+          } else {
+            frame.size = add(frame.size, piece.text.size());
+          }
+        }
+        return;
+      }
+    }
+    const auto& object = detail::node<ObjectNode>(s);
+    frame.size = 2;
+    frame.children.push_back(object.callable);
+    if (object.args.tag == Tag::tuple) {
+      const auto& args = detail::node<SeqNode>(object.args);
+      frame.children.insert(frame.children.end(), args.items, args.items + args.size);
+    } else {
+      frame.children.push_back(object.args);
+    }
+    if (object.form == ObjectForm::newobj_ex) frame.children.push_back(object.kwargs);
+    for (std::size_t i = 0; i < object.op_count; ++i) {
+      const auto& op = object.ops[i];
+      frame.children.push_back(op.first);
+      if (op.op == ObjectOp::setitem || op.op == ObjectOp::state_setter) {
+        frame.children.push_back(op.second);
+      }
+    }
+  }
+
+  detail::Heap* heap_;
+  bool typed_objects_;
+  std::vector<Frame> frames_;
+  std::unordered_map<const void*, Info> infos_;
+  std::vector<Value> typed_values_;  // keeps the parts typed_repr made alive
+};
+
 }  // namespace
 
 std::string repr(const Value& value) { return repr(value, ReprOptions{}); }
 
 std::string repr(const Value& value, const ReprOptions& options) {
+  if (options.max_size != static_cast<std::size_t>(-1)) {
+    const std::uint64_t at_least = ReprSizeBound(value.heap(), options.typed_objects).run(value.slot());
+    if (at_least > options.max_size) {
+      throw Error(PyExc::MemoryError, "repr longer than " + std::to_string(options.max_size) +
+                                          " bytes (at least " +
+                                          (at_least == std::numeric_limits<std::uint64_t>::max()
+                                               ? std::string("2**64")
+                                               : std::to_string(at_least)) +
+                                          ")");
+    }
+  }
   std::string out;
   ReprWriter(out, options.max_size, value.heap(), options.typed_objects).run(value.slot());
   return out;

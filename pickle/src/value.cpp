@@ -492,6 +492,29 @@ void seq_extend(Heap& heap, SeqNode& seq, const Slot* items, std::size_t count) 
   seq.size += count;
 }
 
+// --- work metering -------------------------------------------------------------------------------
+
+namespace {
+thread_local WorkMeter* current_meter = nullptr;
+}  // namespace
+
+WorkMeter::WorkMeter() noexcept : previous_(current_meter) { current_meter = this; }
+
+WorkMeter::~WorkMeter() { current_meter = previous_; }
+
+void WorkMeter::charge(std::size_t units) {
+  WorkMeter* meter = current_meter;
+  if (meter == nullptr) return;
+  while (units > meter->remaining_) {
+    units -= meter->remaining_;
+    meter->used_ += meter->remaining_;
+    meter->remaining_ = 0;
+    meter->replenish();
+  }
+  meter->remaining_ -= units;
+  meter->used_ += units;
+}
+
 // --- dict / set tables ---------------------------------------------------------------------------
 
 namespace {
@@ -523,15 +546,19 @@ bool keys_match(Slot stored, Slot key) {
   return slot_equal(stored, key);
 }
 
-void index_insert(std::uint32_t* index, std::size_t mask, std::uint64_t hash,
-                  std::uint32_t position) noexcept {
+// Returns the number of occupied slots passed over, the work a collision costs.
+std::size_t index_insert(std::uint32_t* index, std::size_t mask, std::uint64_t hash,
+                         std::uint32_t position) noexcept {
   std::size_t i = hash & mask;
   std::uint64_t perturb = hash;
+  std::size_t steps = 0;
   while (index[i] != 0) {
     perturb >>= 5;
     i = (i * 5 + perturb + 1) & mask;
+    ++steps;
   }
   index[i] = position;
+  return steps;
 }
 
 void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
@@ -546,9 +573,11 @@ void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
   std::memset(index, 0, index_size * sizeof(std::uint32_t));
   if (dict.size != 0) std::memcpy(static_cast<void*>(entries), dict.entries, dict.size * sizeof(DictEntry));
   const std::size_t mask = index_size - 1;
+  std::size_t steps = 0;
   for (std::size_t i = 0; i < dict.size; ++i) {
-    index_insert(index, mask, entries[i].hash, static_cast<std::uint32_t>(i + 1));
+    steps += index_insert(index, mask, entries[i].hash, static_cast<std::uint32_t>(i + 1));
   }
+  if (steps != 0) WorkMeter::charge(steps);
   dict.entries = entries;
   dict.capacity = capacity;
   dict.index = index;
@@ -580,15 +609,23 @@ DictEntry& table_insert(Heap& heap, DictNode& dict, Slot key, Slot value, bool o
     const std::size_t mask = dict.index_mask;
     i = hash & mask;
     std::uint64_t perturb = hash;
+    std::size_t steps = 0;
     while (const std::uint32_t position = dict.index[i]) {
       DictEntry& entry = dict.entries[position - 1];
       if (entry.hash == hash && keys_match(entry.key, key)) {
         if (overwrite) entry.value = value;
+        if (steps != 0) WorkMeter::charge(steps);
         return entry;
       }
       perturb >>= 5;
       i = (i * 5 + perturb + 1) & mask;
+      // Charged as it goes: one insertion into a table of colliding keys walks all of them.
+      if (++steps == 1024) {
+        WorkMeter::charge(steps);
+        steps = 0;
+      }
     }
+    if (steps != 0) WorkMeter::charge(steps);
   }
   const bool resized = dict.size == dict.capacity;
   if (resized) {
@@ -1239,18 +1276,25 @@ Probe probe_for_equal(const DictNode& table, Slot key, std::uint64_t hash) {
   std::size_t candidates = 0;
   std::size_t i = hash & mask;
   std::uint64_t perturb = hash;
+  std::size_t steps = 0;
   for (std::uint32_t position; (position = table.index[i]) != 0;
        perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
+    ++steps;
     const DictEntry& entry = table.entries[position - 1];
     // A probe sequence may pass the same index slot twice.
     if (entry.hash != hash || &entry == candidate) continue;
     const Shallow result = shallow_equal(entry.key, key);
-    if (result == Shallow::equal) return {&entry, false};
+    if (result == Shallow::equal) {
+      WorkMeter::charge(steps);
+      return {&entry, false};
+    }
     if (result == Shallow::descend) {
       if (candidates++ == 0) candidate = &entry;
     }
   }
+  WorkMeter::charge(steps);
   if (candidates <= 1) return {candidate, candidate != nullptr};
+  WorkMeter::charge(steps);  // the second walk below
   i = hash & mask;
   perturb = hash;
   for (std::uint32_t position; (position = table.index[i]) != 0;
@@ -1288,6 +1332,7 @@ bool slot_equal(Slot a, Slot b) {
   std::pair<Slot, Slot> children[2];
   while (!stack.empty()) {
     Frame& frame = stack.back();
+    const std::size_t first_item = frame.next;
     std::size_t child_count = 0;
     auto need = [&](Slot x, Slot y) { children[child_count++] = {x, y}; };
     switch (frame.x.tag) {
@@ -1329,6 +1374,7 @@ bool slot_equal(Slot a, Slot b) {
         break;
       }
     }
+    WorkMeter::charge(frame.next - first_item + 1);
     if (child_count == 0) {
       stack.pop_back();
       continue;

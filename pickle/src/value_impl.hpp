@@ -175,6 +175,32 @@ std::uint64_t slot_hash(Slot slot);
 bool slot_hashable(Slot slot);
 // Python ==, iterative and cycle-safe.
 bool slot_equal(Slot a, Slot b);
+// Work metering. Probing a hash table and comparing keys cost what the keys' hashes make them
+// cost, and an attacker chooses the hashes (Python's int hash is modular: every multiple of
+// 2**61 - 1 collides), so a reader installs a meter for its thread while it builds a value. Work
+// beyond the meter's allowance asks the meter for more; the reader grants it in proportion to the
+// input consumed, or refuses with a LimitError. Without a meter (values built by the API), nothing
+// is counted.
+class WorkMeter {
+ public:
+  WorkMeter() noexcept;  // installs itself as this thread's meter
+  virtual ~WorkMeter();  // reinstates the meter that was current before
+  WorkMeter(const WorkMeter&) = delete;
+  WorkMeter& operator=(const WorkMeter&) = delete;
+
+  std::size_t used() const noexcept { return used_; }
+  static void charge(std::size_t units);
+
+ protected:
+  // Called when the allowance is spent: sets a new allowance (remaining_ > 0) or throws.
+  virtual void replenish() = 0;
+  std::size_t used_ = 0;
+  std::size_t remaining_ = 0;
+
+ private:
+  WorkMeter* previous_;
+};
+
 // Same kind-exact structure and same sharing (see pickle::same_graph).
 bool slot_same_graph(Slot a, Slot b);
 // Length in code points of a UTF-8 (surrogatepass) string.

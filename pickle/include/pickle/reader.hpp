@@ -47,7 +47,13 @@ struct Limits {
   std::size_t max_text_int_digits = 4300;  // CPython's int_max_str_digits
   // Heap bytes the reader may allocate per input byte (plus a constant); 0 disables the check.
   std::size_t max_alloc_ratio = 64;
-  std::size_t hash_work_budget = std::size_t(1) << 26;
+  // Work spent probing dict and set tables and comparing their keys (a unit is one probe or one
+  // item compared). Python's hashes are the attacker's to choose (every multiple of 2**61 - 1
+  // hashes alike), and n colliding keys cost n*n/2 probes, so the work a pickle may cause is
+  // bounded by its size: hash_work_budget plus hash_work_per_byte for every input byte consumed.
+  // Ordinary data needs about one unit per key.
+  std::size_t hash_work_budget = std::size_t(1) << 22;
+  std::size_t hash_work_per_byte = 16;
 };
 
 struct ReadOptions {
