@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(meson ninja-build g++ clang pkg-config libboost-dev libicu-dev librapidcheck-dev
-          libgtest-dev libbenchmark-dev)
+          libgtest-dev libbenchmark-dev python3-numpy)  # numpy: regenerating tests/types goldens
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
