@@ -1047,7 +1047,12 @@ void Writer::step_close_reduce(Task& t) {
     get(hit);
     return;
   }
-  memoize(s.p);
+  const std::uint64_t index = memoize(s.p);
+  // Up to 3.9 the empty frozenset is a singleton: later empty frozensets are GETs of this one.
+  if (s.tag == Tag::frozenset && detail::node<DictNode>(s).size == 0 && cpython_identities &&
+      options.target_minor <= 9) {
+    record(singleton(SingletonClass::empty_frozenset), index);
+  }
 }
 
 void Writer::save_global_node(Slot s) {
