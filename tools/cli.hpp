@@ -123,6 +123,9 @@ struct Command {
   std::function<int(const std::vector<std::string>&)> run;
 };
 
+// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
+std::string json_string(std::string_view text);
+
 // Every command, in registration order after pickletool.cpp's own.
 std::vector<Command>& registered_commands();
 

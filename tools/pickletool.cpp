@@ -181,23 +181,6 @@ std::pair<std::size_t, std::size_t> value_heap_bytes(const pickle::Value& value)
   return {heap->root()->used_bytes, heap->root()->allocated_bytes};
 }
 
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 // Times `op` repeatedly for at least `min_seconds` (and at least 5 samples) and returns the median
 // nanoseconds of one run together with the run count. A sample times a batch of runs lasting at
 // least 200 µs: reading the thread's CPU clock is a system call here (about 1.5 µs in this VM, as
