@@ -590,7 +590,7 @@ class Machine {
     if (!options_.reloaded_identities) return new_str(utf8);
     int cached = utf8.empty() ? 256 : single_latin1_char(utf8);
     if (cached < 0) return new_str(utf8);
-    Slot& slot = reloaded_strs_[static_cast<std::size_t>(cached)];
+    Slot& slot = reloaded(reloaded_strs_)[static_cast<std::size_t>(cached)];
     if (!slot.is_node()) slot = new_str(utf8);
     return slot;
   }
@@ -600,7 +600,7 @@ class Machine {
   // is cached (see new_binbytes).
   Slot new_cached_bytes(std::string_view data) {
     if (!options_.reloaded_identities || data.size() > 1) return new_bytes(data);
-    Slot& slot = reloaded_bytes_[data.empty() ? 256 : static_cast<unsigned char>(data[0])];
+    Slot& slot = reloaded(reloaded_bytes_)[data.empty() ? 256 : static_cast<unsigned char>(data[0])];
     if (!slot.is_node()) slot = new_bytes(data);
     return slot;
   }
@@ -780,8 +780,14 @@ class Machine {
   std::size_t next_buffer_ = 0;
   std::string scratch_;
   // ReadOptions::reloaded_identities: the node of each cached str and bytes (256: the empty one).
-  std::array<Slot, 257> reloaded_strs_{};
-  std::array<Slot, 257> reloaded_bytes_{};
+  // Made on first use: clearing them in every Machine was a third of a 120-byte load.
+  using CachedNodes = std::array<Slot, 257>;
+  static CachedNodes& reloaded(std::unique_ptr<CachedNodes>& nodes) {
+    if (!nodes) nodes = std::make_unique<CachedNodes>();
+    return *nodes;
+  }
+  std::unique_ptr<CachedNodes> reloaded_strs_;
+  std::unique_ptr<CachedNodes> reloaded_bytes_;
 };
 
 // ---- the loop -----------------------------------------------------------------------------------
