@@ -2,6 +2,7 @@
 //
 // Expected hashes and UTF-8 verdicts come from CPython through tests/gen_value_hash_cases.py and
 // tests/gen_utf8_cases.py (outputs committed under tests/data/).
+#include <bit>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -800,15 +801,62 @@ TEST(Nodes, SequencesGrowAndKeepItems) {
   for (int i = 0; i < 1000; ++i) detail::seq_append(*heap, seq, int_slot(i));
   detail::seq_extend(*heap, seq, three, 3);
   ASSERT_EQ(seq.size, 1006u);
-  EXPECT_EQ(seq.items[2].i, 3);
-  EXPECT_EQ(seq.items[3 + 999].i, 999);
-  EXPECT_EQ(seq.items[1005].i, 3);
+  EXPECT_EQ(detail::load(seq.items[2]).i, 3);
+  EXPECT_EQ(detail::load(seq.items[3 + 999]).i, 999);
+  EXPECT_EQ(detail::load(seq.items[1005]).i, 3);
   const detail::Slot blank = detail::make_seq(*heap, detail::Tag::tuple, nullptr, 2);
-  EXPECT_EQ(detail::node<detail::SeqNode>(blank).items[1].tag, detail::Tag::none);
+  EXPECT_EQ(detail::load(detail::node<detail::SeqNode>(blank).items[1]).tag, detail::Tag::none);
   const Value value(list, heap);
   detail::release(heap);  // the handle keeps the region
   EXPECT_EQ(value.size(), 1006u);
   EXPECT_TRUE(value[1005] == Value(3));
+}
+
+// What a container stores is what it gives back: atoms inline, floats and ints too wide for the
+// 56-bit payload boxed, nodes by address, at the payload's edges and beyond.
+TEST(Nodes, CellsGiveBackTheSlotTheyStore) {
+  detail::Heap* heap = detail::Heap::create();
+  auto float_slot = [](double f) {
+    detail::Slot slot;
+    slot.tag = detail::Tag::floating;
+    slot.f = f;
+    return slot;
+  };
+  auto bool_slot = [](bool b) {
+    detail::Slot slot;
+    slot.tag = detail::Tag::boolean;
+    slot.b = b;
+    return slot;
+  };
+  const std::int64_t edge = detail::Cell::max_inline_int;
+  const std::vector<std::pair<detail::Slot, bool>> cases = {  // slot, boxed
+      {detail::Slot(), false},
+      {bool_slot(false), false},
+      {bool_slot(true), false},
+      {int_slot(0), false},
+      {int_slot(-1), false},
+      {int_slot(edge), false},
+      {int_slot(-edge - 1), false},
+      {int_slot(edge + 1), true},
+      {int_slot(-edge - 2), true},
+      {int_slot(std::numeric_limits<std::int64_t>::max()), true},
+      {int_slot(std::numeric_limits<std::int64_t>::min()), true},
+      {float_slot(0.0), true},
+      {float_slot(-0.0), true},
+      {float_slot(std::numeric_limits<double>::quiet_NaN()), true},
+      {float_slot(std::bit_cast<double>(std::uint64_t{0xFFF8DEADBEEF0001})), true},  // NaN payload
+      {float_slot(1e308), true},
+      {detail::make_str(*heap, "node"), false},
+  };
+  for (const auto& [slot, boxed] : cases) {
+    const detail::Cell cell = detail::pack(*heap, slot);
+    const detail::Slot back = detail::load(cell);
+    EXPECT_EQ(back.tag, slot.tag);
+    EXPECT_EQ(back.i, slot.i) << "tag " << static_cast<int>(slot.tag);  // every payload's bits
+    EXPECT_EQ(cell.tag() == detail::boxed_int || cell.tag() == detail::boxed_float, boxed)
+        << "tag " << static_cast<int>(slot.tag) << " bits " << slot.i;
+  }
+  detail::release(heap);
 }
 
 TEST(Nodes, AllocationsAreAlignedAndLargeOnesWork) {
@@ -853,9 +901,10 @@ TEST(Nodes, DictTablesAndLookups) {
   detail::dict_set(*heap, table, key, int_slot(1));
   detail::dict_set(*heap, table, same_key, int_slot(2));
   ASSERT_EQ(table.size, 1u);
-  EXPECT_EQ(table.entries[0].key.p, key.p);  // first key object kept
-  EXPECT_EQ(table.entries[0].value.i, 2);
-  EXPECT_EQ(table.entries[0].hash, detail::slot_hash(key));
+  EXPECT_EQ(detail::load(table.entries[0].key).p, key.p);  // first key object kept
+  EXPECT_EQ(detail::load(table.entries[0].value).i, 2);
+  // The entry holds no hash: the str caches the one it was inserted with.
+  EXPECT_EQ(detail::node<detail::StringNode>(key).hash, detail::slot_hash(key));
   ASSERT_NE(detail::dict_find(table, same_key), nullptr);
   EXPECT_EQ(detail::dict_find(table, int_slot(7)), nullptr);
   const detail::Slot list = detail::make_seq(*heap, detail::Tag::list, nullptr, 0);

@@ -404,7 +404,7 @@ class JsonEmitter {
         case Tag::tuple:
         case Tag::list: {
           const auto& seq = detail::node<detail::SeqNode>(slot);
-          for (std::size_t i = seq.size; i-- > 0;) visit(seq.items[i]);
+          for (std::size_t i = seq.size; i-- > 0;) visit(detail::load(seq.items[i]));
           break;
         }
         case Tag::dict:
@@ -412,8 +412,8 @@ class JsonEmitter {
         case Tag::frozenset: {
           const auto& table = detail::node<detail::DictNode>(slot);
           for (std::size_t i = table.size; i-- > 0;) {
-            if (slot.tag == Tag::dict) visit(table.entries[i].value);
-            visit(table.entries[i].key);
+            if (slot.tag == Tag::dict) visit(detail::load(table.entries[i].value));
+            visit(detail::load(table.entries[i].key));
           }
           break;
         }
@@ -515,7 +515,7 @@ class JsonEmitter {
         const auto& seq = detail::node<detail::SeqNode>(slot);
         writer_.begin_array();
         next.reserve(seq.size + 1);
-        for (std::size_t i = 0; i < seq.size; ++i) value(seq.items[i]);
+        for (std::size_t i = 0; i < seq.size; ++i) value(detail::load(seq.items[i]));
         op(Task::Op::end_array);
         break;
       }
@@ -524,7 +524,7 @@ class JsonEmitter {
         tagged("$tuple");
         writer_.begin_array();
         next.reserve(seq.size + 2);
-        for (std::size_t i = 0; i < seq.size; ++i) value(seq.items[i]);
+        for (std::size_t i = 0; i < seq.size; ++i) value(detail::load(seq.items[i]));
         op(Task::Op::end_array);
         op(Task::Op::end_object);
         break;
@@ -535,7 +535,7 @@ class JsonEmitter {
         tagged(slot.tag == Tag::set ? "$set" : "$frozenset");
         writer_.begin_array();
         next.reserve(table.size + 2);
-        for (std::size_t i = 0; i < table.size; ++i) value(table.entries[i].key);
+        for (std::size_t i = 0; i < table.size; ++i) value(detail::load(table.entries[i].key));
         op(Task::Op::end_array);
         op(Task::Op::end_object);
         break;
@@ -546,8 +546,8 @@ class JsonEmitter {
           writer_.begin_object();
           next.reserve(table.size * 2 + 1);
           for (std::size_t i = 0; i < table.size; ++i) {
-            next.push_back({Task::Op::key_str, table.entries[i].key, {}});
-            value(table.entries[i].value);
+            next.push_back({Task::Op::key_str, detail::load(table.entries[i].key), {}});
+            value(detail::load(table.entries[i].value));
           }
           op(Task::Op::end_object);
         } else {
@@ -556,8 +556,8 @@ class JsonEmitter {
           next.reserve(table.size * 4 + 2);
           for (std::size_t i = 0; i < table.size; ++i) {
             op(Task::Op::begin_array);
-            value(table.entries[i].key);
-            value(table.entries[i].value);
+            value(detail::load(table.entries[i].key));
+            value(detail::load(table.entries[i].value));
             op(Task::Op::end_array);
           }
           op(Task::Op::end_array);
@@ -615,7 +615,7 @@ class JsonEmitter {
   // A dict written as a JSON object: str keys that are JSON strings, first key not a tag.
   static bool plain_object(const detail::DictNode& table) {
     for (std::size_t i = 0; i < table.size; ++i) {
-      const Slot key = table.entries[i].key;
+      const Slot key = detail::load(table.entries[i].key);
       if (key.tag != Tag::str) return false;
       const std::string_view text = view_of(key);
       if (i == 0 && !text.empty() && text.front() == '$') return false;

@@ -1156,9 +1156,9 @@ void Machine::record_state_setter(Slot popped) {
   const auto& call = detail::node<detail::ObjectNode>(popped);
   if (call.form != ObjectForm::reduce || call.args.tag != Tag::tuple) return;
   const auto& args = detail::node<detail::SeqNode>(call.args);
-  if (args.size != 2 || args.items[0].tag != Tag::object) return;
-  detail::object_add_op(heap(), detail::node<detail::ObjectNode>(args.items[0]),
-                        ObjectOp::state_setter, call.callable, args.items[1]);
+  if (args.size != 2 || args.items[0].tag() != Tag::object) return;
+  detail::object_add_op(heap(), detail::node<detail::ObjectNode>(detail::load(args.items[0])),
+                        ObjectOp::state_setter, call.callable, detail::load(args.items[1]));
 }
 
 void Machine::op_pop_mark() { sp_ = marker(); }
@@ -1241,9 +1241,9 @@ void Machine::extend_list(Slot list, const Slot* items, std::size_t n) {
     // The first batch of a list is usually all of it (APPENDS of a whole list, or the single
     // APPEND of a one-item list): allocate exactly, where growth would round up to 8 slots. (A list
     // whose inline items end at the arena top is extended in place by seq_extend instead.)
-    auto* array = static_cast<Slot*>(heap().allocate(n * sizeof(Slot), alignof(Slot)));
-    std::memcpy(static_cast<void*>(array), items, n * sizeof(Slot));
+    auto* array = static_cast<detail::Cell*>(heap().allocate(n * sizeof(detail::Cell), alignof(detail::Cell)));
     seq.items = array;
+    detail::pack_into(heap(), array, items, n);
     seq.capacity = n;
     seq.size = n;
     return;
@@ -1254,7 +1254,7 @@ void Machine::extend_list(Slot list, const Slot* items, std::size_t n) {
 void Machine::extend_bytearray(Slot target, const Slot* items, std::size_t n) {
   // bytearray.extend(list): every item must be an int in range(256). The bytes grow in place,
   // geometrically, so a run of single APPENDs stays linear.
-  auto& node = detail::node<detail::StringNode>(target);
+  auto& node = detail::node<detail::BytearrayNode>(target);
   const std::size_t needed = node.size + n;
   if (needed > node.capacity) {
     const std::size_t capacity = std::max(needed, node.capacity * 2);
@@ -1326,11 +1326,11 @@ void Machine::set_item(Slot target, Slot key, Slot value) {
       if (i < 0 || static_cast<std::size_t>(i) >= list.size) {
         fail(PyExc::IndexError, "list assignment index out of range");
       }
-      list.items[i] = value;
+      list.items[i] = detail::pack(heap(), value);
       return;
     }
     case Tag::bytearray: {
-      auto& bytes = detail::node<detail::StringNode>(target);
+      auto& bytes = detail::node<detail::BytearrayNode>(target);
       std::int64_t i = *index_value(key, "bytearray");
       if (i < 0) i += static_cast<std::int64_t>(bytes.size);
       if (i < 0 || static_cast<std::size_t>(i) >= bytes.size) {
@@ -1343,7 +1343,6 @@ void Machine::set_item(Slot target, Slot key, Slot value) {
         bytes.capacity = bytes.size;
       }
       const_cast<char*>(bytes.data)[i] = v;
-      bytes.hash_valid = false;
       return;
     }
     case Tag::global: on_global(op_ == byte(Op::SETITEM) ? "SETITEM" : "SETITEMS", target);
@@ -1369,7 +1368,11 @@ void Machine::do_setitems(std::size_t x) {
   if (target.tag == Tag::dict) {
     // One table resize for the batch instead of one per doubling (each leaves its old table in the
     // arena). Keys repeated in the batch may leave some room unused.
-    detail::dict_reserve(heap(), detail::node<detail::DictNode>(target), (sp_ - x) / 2);
+    value_op([&] {
+      detail::dict_update(heap(), detail::node<detail::DictNode>(target), stack_.data() + x, (sp_ - x) / 2);
+    });
+    sp_ = x;
+    return;
   }
   for (std::size_t i = x; i + 1 < sp_; i += 2) set_item(target, stack_[i], stack_[i + 1]);
   sp_ = x;
@@ -1390,9 +1393,7 @@ void Machine::op_additems() {
   switch (target.tag) {
     case Tag::set: {
       auto& set = detail::node<detail::DictNode>(target);
-      value_op([&] {
-        for (std::size_t i = mark; i < sp_; ++i) detail::set_add(heap(), set, stack_[i]);
-      });
+      value_op([&] { detail::set_update(heap(), set, stack_.data() + mark, sp_ - mark); });
       break;
     }
     case Tag::object: {
@@ -1593,7 +1594,9 @@ std::optional<Slot> Machine::fold_reduction(Slot callable, Slot args) {
   const std::string_view name = view_of(global.name);
   const auto& tuple = detail::node<detail::SeqNode>(args);
   const std::size_t argc = tuple.size;
-  const Slot* argv = tuple.items;
+  // Only calls of up to two arguments fold.
+  const Slot argv[2] = {argc > 0 ? detail::load(tuple.items[0]) : Slot(),
+                        argc > 1 ? detail::load(tuple.items[1]) : Slot()};
 
   if (is_builtins_module(module)) {
     if (name == "set" || name == "frozenset") {
@@ -1603,9 +1606,7 @@ std::optional<Slot> Machine::fold_reduction(Slot callable, Slot args) {
       const auto& items = detail::node<detail::SeqNode>(argv[0]);
       Slot set = new_dict(tag, items.size);
       auto& node = detail::node<detail::DictNode>(set);
-      value_op([&] {
-        for (std::size_t i = 0; i < items.size; ++i) detail::set_add(heap(), node, items.items[i]);
-      });
+      value_op([&] { detail::set_update(heap(), node, items.items, items.size); });
       return set;
     }
     if (name == "bytearray") {
@@ -1695,8 +1696,8 @@ void Machine::build_builtin(Slot inst, Slot state) {
   bool has_slotstate = false;
   if (state.tag == Tag::tuple && detail::node<detail::SeqNode>(state).size == 2) {
     const auto& pair = detail::node<detail::SeqNode>(state);
-    state = pair.items[0];
-    slotstate = pair.items[1];
+    state = detail::load(pair.items[0]);
+    slotstate = detail::load(pair.items[1]);
     has_slotstate = true;
   }
   if (state.tag != Tag::none) {
@@ -1709,7 +1710,7 @@ void Machine::build_builtin(Slot inst, Slot state) {
     if (slotstate.tag != Tag::dict) fail(PyExc::UnpicklingError, "slot state is not a dictionary");
     const auto& dict = detail::node<detail::DictNode>(slotstate);
     if (dict.size != 0) {
-      const Slot key = dict.entries[0].key;
+      const Slot key = detail::load(dict.entries[0].key);
       if (key.tag != Tag::str) {
         fail(PyExc::TypeError, "attribute name must be string, not '" +
                                    std::string(tag_type_name(key.tag)) + "'");

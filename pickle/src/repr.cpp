@@ -453,7 +453,7 @@ class ReprWriter {
     } else {
       std::vector<Slot> insertion;
       insertion.reserve(set.size);
-      for (std::size_t i = 0; i < set.size; ++i) insertion.push_back(set.entries[i].key);
+      for (std::size_t i = 0; i < set.size; ++i) insertion.push_back(detail::load(set.entries[i].key));
       orders_.push_back(std::move(insertion));
     }
     push_frame(FrameKind::set, s);
@@ -510,7 +510,7 @@ class ReprWriter {
         const auto& tuple = detail::node<SeqNode>(args);
         for (std::size_t i = 0; i < tuple.size; ++i) {
           if (i > 0 || leading_comma) text(", ");
-          value(tuple.items[i]);
+          value(detail::load(tuple.items[i]));
         }
       } else {
         text(leading_comma ? ", *" : "*");
@@ -602,7 +602,7 @@ class ReprWriter {
         const auto& seq = detail::node<SeqNode>(f.container);
         if (f.index < seq.size) {
           if (f.index > 0) out_ += ", ";
-          const Slot item = seq.items[f.index++];
+          const Slot item = detail::load(seq.items[f.index++]);
           enter(item);
           return;
         }
@@ -621,10 +621,10 @@ class ReprWriter {
           ++f.index;
           if (key) {
             if (entry > 0) out_ += ", ";
-            enter(dict.entries[entry].key);
+            enter(detail::load(dict.entries[entry].key));
           } else {
             out_ += ": ";
-            enter(dict.entries[entry].value);
+            enter(detail::load(dict.entries[entry].value));
           }
           return;
         }
@@ -786,15 +786,16 @@ class ReprSizeBound {
       case Tag::tuple:
       case Tag::list: {
         const auto& seq = detail::node<SeqNode>(s);
-        frame.children.assign(seq.items, seq.items + seq.size);
+        frame.children.reserve(seq.size);
+        for (std::size_t i = 0; i < seq.size; ++i) frame.children.push_back(detail::load(seq.items[i]));
         frame.size = seq.size == 0 ? 2 : 2 * seq.size + (seq.size == 1 && s.tag == Tag::tuple ? 1 : 0);
         break;
       }
       case Tag::dict: {
         const auto& dict = detail::node<DictNode>(s);
         for (std::size_t i = 0; i < dict.size; ++i) {
-          frame.children.push_back(dict.entries[i].key);
-          frame.children.push_back(dict.entries[i].value);
+          frame.children.push_back(detail::load(dict.entries[i].key));
+          frame.children.push_back(detail::load(dict.entries[i].value));
         }
         frame.size = dict.size == 0 ? 2 : 4 * dict.size;
         break;
@@ -802,7 +803,7 @@ class ReprSizeBound {
       case Tag::set:
       case Tag::frozenset: {
         const auto& set = detail::node<DictNode>(s);
-        for (std::size_t i = 0; i < set.size; ++i) frame.children.push_back(set.entries[i].key);
+        for (std::size_t i = 0; i < set.size; ++i) frame.children.push_back(detail::load(set.entries[i].key));
         frame.size = set.size == 0 ? 5 : 2 * set.size;
         break;
       }
@@ -831,7 +832,7 @@ class ReprSizeBound {
     frame.children.push_back(object.callable);
     if (object.args.tag == Tag::tuple) {
       const auto& args = detail::node<SeqNode>(object.args);
-      frame.children.insert(frame.children.end(), args.items, args.items + args.size);
+      for (std::size_t i = 0; i < args.size; ++i) frame.children.push_back(detail::load(args.items[i]));
     } else {
       frame.children.push_back(object.args);
     }

@@ -108,8 +108,8 @@ class FixedHashes::Hasher {
       }
       bool pushed = false;
       while (f.index < size) {
-        const Slot item = is_tuple ? node<SeqNode>(f.slot).items[f.index]
-                                   : node<DictNode>(f.slot).entries[f.index].key;
+        const Slot item = load(is_tuple ? node<SeqNode>(f.slot).items[f.index]
+                                        : node<DictNode>(f.slot).entries[f.index].key);
         ++f.index;
         std::optional<std::uint64_t> h = leaf_hash(item);
         if (!h && (item.tag == Tag::tuple || item.tag == Tag::frozenset)) {
@@ -194,13 +194,13 @@ namespace {
 // The order in which CPython iterates a set built by adding `set`'s items one by one, in their
 // insertion order (how set(list), ADDITEMS and FROZENSET build sets): a simulation of CPython's
 // open-addressing table (linear probes of 9, then perturbed jumps; grown to 4x the used count once
-// 3/5 full). nullopt when an item's hash is not reproducible.
+// 3/5 full), as positions of the set's entries. nullopt when an item's hash is not reproducible.
 template <class HashFn>
-std::optional<std::vector<Slot>> cpython_set_order(const DictNode& set, HashFn&& hash_of) {
+std::optional<std::vector<std::size_t>> cpython_set_order(const DictNode& set, HashFn&& hash_of) {
   const std::size_t count = set.size;
   std::vector<std::uint64_t> hashes(count);
   for (std::size_t i = 0; i < count; ++i) {
-    const auto h = hash_of(set.entries[i].key);
+    const auto h = hash_of(load(set.entries[i].key));
     if (!h) return std::nullopt;
     hashes[i] = *h;
   }
@@ -239,10 +239,10 @@ std::optional<std::vector<Slot>> cpython_set_order(const DictNode& set, HashFn&&
     table.swap(grown);
     mask = size - 1;
   }
-  std::vector<Slot> order;
+  std::vector<std::size_t> order;
   order.reserve(count);
   for (const std::size_t item : table) {
-    if (item != empty) order.push_back(set.entries[item].key);
+    if (item != empty) order.push_back(item);
   }
   return order;
 }
@@ -254,8 +254,17 @@ FixedHashes::~FixedHashes() = default;
 
 std::optional<std::uint64_t> FixedHashes::hash(Slot value) { return hasher_->hash(value); }
 
-std::optional<std::vector<Slot>> FixedHashes::set_order(const DictNode& set) {
+std::optional<std::vector<std::size_t>> FixedHashes::set_positions(const DictNode& set) {
   return cpython_set_order(set, [this](Slot item) { return hasher_->hash(item); });
+}
+
+std::optional<std::vector<Slot>> FixedHashes::set_order(const DictNode& set) {
+  auto positions = set_positions(set);
+  if (!positions) return std::nullopt;
+  std::vector<Slot> order;
+  order.reserve(positions->size());
+  for (const std::size_t position : *positions) order.push_back(load(set.entries[position].key));
+  return order;
 }
 
 }  // namespace pickle::detail

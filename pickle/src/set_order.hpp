@@ -27,6 +27,8 @@ class FixedHashes {
   // order (as set(list), ADDITEMS and FROZENSET build sets); nullopt when an item's hash differs
   // from process to process.
   std::optional<std::vector<Slot>> set_order(const DictNode& set);
+  // The same order as positions in set.entries.
+  std::optional<std::vector<std::size_t>> set_positions(const DictNode& set);
 
  private:
   class Hasher;

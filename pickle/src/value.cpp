@@ -414,46 +414,64 @@ BigInt to_bigint(const BigIntNode& node) {
 
 Slot make_bytes(Heap& heap, std::string_view data, Tag tag) {
   // One allocation: the node, then its bytes.
-  auto* node = static_cast<StringNode*>(
-      heap.allocate(sizeof(StringNode) + data.size(), alignof(StringNode)));
-  char* bytes = reinterpret_cast<char*>(node + 1);
+  const std::size_t header = tag == Tag::bytearray ? sizeof(BytearrayNode) : sizeof(StringNode);
+  auto* node = static_cast<StringNode*>(heap.allocate(header + data.size(), alignof(StringNode)));
+  char* bytes = reinterpret_cast<char*>(node) + header;
   if (!data.empty()) std::memcpy(bytes, data.data(), data.size());
   node->data = bytes;
   node->size = data.size();
-  node->capacity = data.size();
-  node->hash = 0;
-  node->hash_valid = false;
+  node->hash = hash_unset;
+  if (tag == Tag::bytearray) static_cast<BytearrayNode*>(node)->capacity = data.size();
   return node_slot(tag, node);
 }
 
 Slot make_str(Heap& heap, std::string_view utf8) { return make_bytes(heap, utf8, Tag::str); }
 
 Slot make_string_view(Heap& heap, const char* data, std::size_t size, Tag tag) {
-  auto* node = heap.make<StringNode>();
+  StringNode* node = tag == Tag::bytearray ? heap.make<BytearrayNode>() : heap.make<StringNode>();
   node->data = data;
   node->size = size;
-  node->capacity = 0;
+  node->hash = hash_unset;
   return node_slot(tag, node);
+}
+
+Cell box(Heap& heap, Slot slot) {
+  if (slot.tag == Tag::floating) {
+    auto* box = static_cast<double*>(heap.allocate(sizeof(double), alignof(double)));
+    *box = slot.f;
+    return Cell::node(boxed_float, box);
+  }
+  if (slot.tag == Tag::small_int && !Cell::fits_inline(slot.i)) {
+    auto* box = static_cast<std::int64_t*>(heap.allocate(sizeof(std::int64_t), alignof(std::int64_t)));
+    *box = slot.i;
+    return Cell::node(boxed_int, box);
+  }
+  return pack_unboxed(slot);
+}
+
+void pack_into(Heap& heap, Cell* cells, const Slot* slots, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) cells[i] = pack(heap, slots[i]);
 }
 
 Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count) {
   // Node and items in one allocation; a list that grows later moves its items out.
-  const std::size_t bytes = sizeof(SeqNode) + count * sizeof(Slot);
-  if (count > (std::numeric_limits<std::size_t>::max() - sizeof(SeqNode)) / sizeof(Slot)) {
+  if (count > (std::numeric_limits<std::size_t>::max() - sizeof(SeqNode)) / sizeof(Cell)) {
     throw std::bad_alloc();
   }
+  const std::size_t bytes = sizeof(SeqNode) + count * sizeof(Cell);
   auto* node = static_cast<SeqNode*>(heap.allocate(bytes, alignof(SeqNode)));
-  auto* array = reinterpret_cast<Slot*>(node + 1);
-  if (items != nullptr) {
-    if (count != 0) std::memcpy(static_cast<void*>(array), items, count * sizeof(Slot));
-  } else {
-    std::uninitialized_default_construct_n(array, count);  // None; the caller fills them in
-  }
+  auto* array = reinterpret_cast<Cell*>(node + 1);
   node->items = array;
   node->size = count;
   node->capacity = count;
   node->hash = 0;
   node->hash_state = 0;
+  if (items != nullptr) {
+    // Boxes go after the node: the items stay right behind it.
+    pack_into(heap, array, items, count);
+  } else {
+    std::uninitialized_default_construct_n(array, count);  // None; the caller fills them in
+  }
   return node_slot(tag, node);
 }
 
@@ -463,17 +481,17 @@ void seq_reserve(Heap& heap, SeqNode& seq, std::size_t needed) {
   if (needed <= seq.capacity) return;
   // A list whose items are the region's last allocation (a list of atoms being loaded, or an empty
   // list's inline items right after its node) grows in place, exactly: no copy, no waste.
-  if (needed <= std::numeric_limits<std::size_t>::max() / sizeof(Slot)) {
-    if (void* grown = heap.grow(seq.items, seq.capacity * sizeof(Slot), needed * sizeof(Slot))) {
-      seq.items = static_cast<Slot*>(grown);
+  if (needed <= std::numeric_limits<std::size_t>::max() / sizeof(Cell)) {
+    if (void* grown = heap.grow(seq.items, seq.capacity * sizeof(Cell), needed * sizeof(Cell))) {
+      seq.items = static_cast<Cell*>(grown);
       seq.capacity = needed;
       return;
     }
   }
   std::size_t capacity = std::max<std::size_t>(seq.capacity * 2, 8);
   if (capacity < needed) capacity = needed;
-  Slot* items = allocate_array<Slot>(heap, capacity);
-  if (seq.size != 0) std::memcpy(static_cast<void*>(items), seq.items, seq.size * sizeof(Slot));
+  Cell* items = allocate_array<Cell>(heap, capacity);
+  if (seq.size != 0) std::memcpy(static_cast<void*>(items), seq.items, seq.size * sizeof(Cell));
   seq.items = items;
   seq.capacity = capacity;
 }
@@ -482,13 +500,15 @@ void seq_reserve(Heap& heap, SeqNode& seq, std::size_t needed) {
 
 void seq_append(Heap& heap, SeqNode& seq, Slot item) {
   if (seq.size == seq.capacity) seq_reserve(heap, seq, seq.size + 1);
-  seq.items[seq.size++] = item;
+  // Boxed after the reserve: a box allocated first would stop the items growing in place.
+  seq.items[seq.size] = pack(heap, item);
+  ++seq.size;
 }
 
 void seq_extend(Heap& heap, SeqNode& seq, const Slot* items, std::size_t count) {
   if (count == 0) return;
   seq_reserve(heap, seq, seq.size + count);
-  std::memcpy(static_cast<void*>(seq.items + seq.size), items, count * sizeof(Slot));
+  pack_into(heap, seq.items + seq.size, items, count);
   seq.size += count;
 }
 
@@ -519,209 +539,7 @@ void WorkMeter::charge(std::size_t units) {
 
 namespace {
 
-constexpr std::size_t min_index_size = 8;
-
-std::size_t usable_entries(std::size_t index_size) noexcept { return index_size * 2 / 3; }
-
-// Fast identity/equality for dict keys: identical nodes and the common atom/str cases without the
-// general comparison machinery.
-bool keys_match(Slot stored, Slot key) {
-  if (stored.tag == key.tag) {
-    switch (key.tag) {
-      case Tag::small_int: return stored.i == key.i;
-      case Tag::boolean: return stored.b == key.b;
-      case Tag::none: return true;
-      case Tag::str:
-      case Tag::bytes: {
-        if (stored.p == key.p) return true;
-        const auto& a = node<StringNode>(stored);
-        const auto& b = node<StringNode>(key);
-        return a.size == b.size && std::memcmp(a.data, b.data, a.size) == 0;
-      }
-      default:
-        if (key.is_node() && stored.p == key.p) return true;
-        break;
-    }
-  }
-  return slot_equal(stored, key);
-}
-
-// Returns the number of occupied slots passed over, the work a collision costs.
-std::size_t index_insert(std::uint32_t* index, std::size_t mask, std::uint64_t hash,
-                         std::uint32_t position) noexcept {
-  std::size_t i = hash & mask;
-  std::uint64_t perturb = hash;
-  std::size_t steps = 0;
-  while (index[i] != 0) {
-    perturb >>= 5;
-    i = (i * 5 + perturb + 1) & mask;
-    ++steps;
-  }
-  index[i] = position;
-  return steps;
-}
-
-void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
-  std::size_t index_size = min_index_size;
-  while (usable_entries(index_size) < min_entries) {
-    if (index_size > (std::size_t{1} << 31)) throw std::bad_alloc();
-    index_size *= 2;
-  }
-  const std::size_t capacity = usable_entries(index_size);
-  auto* entries = allocate_array<DictEntry>(heap, capacity);
-  auto* index = allocate_array<std::uint32_t>(heap, index_size);
-  std::memset(index, 0, index_size * sizeof(std::uint32_t));
-  if (dict.size != 0) std::memcpy(static_cast<void*>(entries), dict.entries, dict.size * sizeof(DictEntry));
-  const std::size_t mask = index_size - 1;
-  std::size_t steps = 0;
-  for (std::size_t i = 0; i < dict.size; ++i) {
-    steps += index_insert(index, mask, entries[i].hash, static_cast<std::uint32_t>(i + 1));
-  }
-  if (steps != 0) WorkMeter::charge(steps);
-  dict.entries = entries;
-  dict.capacity = capacity;
-  dict.index = index;
-  dict.index_mask = mask;
-}
-
-const DictEntry* find_hashed(const DictNode& dict, Slot key, std::uint64_t hash) {
-  if (dict.size == 0) return nullptr;
-  const std::size_t mask = dict.index_mask;
-  std::size_t i = hash & mask;
-  std::uint64_t perturb = hash;
-  while (true) {
-    const std::uint32_t position = dict.index[i];
-    if (position == 0) return nullptr;
-    const DictEntry& entry = dict.entries[position - 1];
-    if (entry.hash == hash && keys_match(entry.key, key)) return &entry;
-    perturb >>= 5;
-    i = (i * 5 + perturb + 1) & mask;
-  }
-}
-
-// Insert `key` unless an equal key exists; returns the entry holding the key.
-DictEntry& table_insert(Heap& heap, DictNode& dict, Slot key, Slot value, bool overwrite) {
-  const std::uint64_t hash = slot_hash(key);
-  // One probe serves both the lookup and the insertion: entries are never deleted, so the empty
-  // index slot that ends an unsuccessful lookup is where the new entry goes.
-  std::size_t i = 0;
-  if (dict.index != nullptr) {
-    const std::size_t mask = dict.index_mask;
-    i = hash & mask;
-    std::uint64_t perturb = hash;
-    std::size_t steps = 0;
-    while (const std::uint32_t position = dict.index[i]) {
-      DictEntry& entry = dict.entries[position - 1];
-      if (entry.hash == hash && keys_match(entry.key, key)) {
-        if (overwrite) entry.value = value;
-        if (steps != 0) WorkMeter::charge(steps);
-        return entry;
-      }
-      perturb >>= 5;
-      i = (i * 5 + perturb + 1) & mask;
-      // Charged as it goes: one insertion into a table of colliding keys walks all of them.
-      if (++steps == 1024) {
-        WorkMeter::charge(steps);
-        steps = 0;
-      }
-    }
-    if (steps != 0) WorkMeter::charge(steps);
-  }
-  const bool resized = dict.size == dict.capacity;
-  if (resized) {
-    // Double the index (at least), which keeps the table at most 2/3 full as in CPython.
-    dict_resize(heap, dict, std::max<std::size_t>(dict.size * 3 / 2 + 1, dict.size + 1));
-  }
-  DictEntry& entry = dict.entries[dict.size];
-  entry.key = key;
-  entry.value = value;
-  entry.hash = hash;
-  ++dict.size;
-  const auto position = static_cast<std::uint32_t>(dict.size);
-  if (resized) {
-    index_insert(dict.index, dict.index_mask, hash, position);
-  } else {
-    dict.index[i] = position;
-  }
-  return entry;
-}
-
-}  // namespace
-
-Slot make_dict(Heap& heap, Tag tag, std::size_t capacity) {
-  auto* node = heap.make<DictNode>();
-  if (capacity != 0) dict_resize(heap, *node, capacity);
-  return node_slot(tag, node);
-}
-
-void dict_reserve(Heap& heap, DictNode& dict, std::size_t additional) {
-  if (additional > std::numeric_limits<std::uint32_t>::max()) return;  // the inserts will fail first
-  const std::size_t wanted = dict.size + additional;
-  if (wanted > dict.capacity) dict_resize(heap, dict, wanted);
-}
-
-void dict_set(Heap& heap, DictNode& dict, Slot key, Slot value) {
-  table_insert(heap, dict, key, value, true);
-}
-
-void set_add(Heap& heap, DictNode& set, Slot key) { table_insert(heap, set, key, Slot(), false); }
-
-const DictEntry* dict_find(const DictNode& dict, Slot key) {
-  if (dict.size == 0) {
-    slot_hash(key);  // still refuses unhashable keys, as Python does
-    return nullptr;
-  }
-  return find_hashed(dict, key, slot_hash(key));
-}
-
-Slot make_global(Heap& heap, Slot module, Slot name) {
-  auto* node = heap.make<GlobalNode>();
-  node->module = module;
-  node->name = name;
-  return node_slot(Tag::global, node);
-}
-
-Slot make_object(Heap& heap, ObjectForm form, Slot callable, Slot args, Slot kwargs) {
-  auto* node = heap.make<ObjectNode>();
-  node->form = form;
-  node->ext_code = 0;
-  node->callable = callable;
-  node->args = args;
-  node->kwargs = kwargs;
-  return node_slot(Tag::object, node);
-}
-
-void object_add_op(Heap& heap, ObjectNode& object, ObjectOp op, Slot first, Slot second) {
-  if (object.op_count == object.op_capacity) {
-    const std::size_t capacity = std::max<std::size_t>(object.op_capacity * 2, 4);
-    auto* ops = allocate_array<ObjectOpEntry>(heap, capacity);
-    if (object.op_count != 0) {
-      std::memcpy(static_cast<void*>(ops), object.ops, object.op_count * sizeof(ObjectOpEntry));
-    }
-    object.ops = ops;
-    object.op_capacity = capacity;
-  }
-  object.ops[object.op_count++] = ObjectOpEntry{op, first, second};
-}
-
-Slot make_buffer(Heap& heap, const char* data, std::size_t size, std::size_t index, bool readonly) {
-  auto* node = static_cast<BufferNode*>(heap.allocate(sizeof(BufferNode) + size, alignof(BufferNode)));
-  char* bytes = reinterpret_cast<char*>(node + 1);
-  if (size != 0) std::memcpy(bytes, data, size);
-  node->data = bytes;
-  node->size = size;
-  node->index = index;
-  node->readonly = readonly;
-  return node_slot(Tag::buffer, node);
-}
-
-std::size_t utf8_length(std::string_view utf8) noexcept { return code_point_count(utf8); }
-
-// ================================================================================================
-// Hashing
-// ================================================================================================
-
-namespace {
+// --- hashes of atoms and strings (the tables need them; the rest of hashing is below) ---------
 
 // sys.hash_info: numbers hash to their value modulo the Mersenne prime 2**61 - 1.
 constexpr int modulus_bits = 61;
@@ -781,83 +599,424 @@ std::uint64_t hash_double(double v) noexcept {
   return as_hash(negative ? -r : r);
 }
 
-// SipHash-1-3 (one compression round, three finalization rounds: what CPython uses for str),
-// keyed per process so that colliding keys cannot be precomputed.
-struct SipKey {
-  std::uint64_t k0;
-  std::uint64_t k1;
+// str and bytes hash with a keyed multiply-mix hash, its key drawn per process so that colliding
+// keys cannot be precomputed (as CPython's seeded SipHash; a str's hash differs between processes
+// in Python too, so nothing depends on its value). It costs a few instructions per 16 bytes where
+// SipHash-1-3 cost a sixth of loading a dict of short str keys; a flood of keys that collide
+// anyway is bounded by the work meter (Limits::hash_work_budget).
+struct HashKey {
+  std::uint64_t seed;
+  std::uint64_t secret[2];
 };
 
-const SipKey& sip_key() {
-  static const SipKey key = [] {
+const HashKey& hash_key() {
+  static const HashKey key = [] {
     std::random_device device;
     auto word = [&device] {
       return (static_cast<std::uint64_t>(device()) << 32) ^ static_cast<std::uint64_t>(device());
     };
-    SipKey k;
-    k.k0 = word();
-    k.k1 = word();
+    HashKey k;
+    k.seed = word();
+    // Odd multipliers with both halves dense, so that no product loses the key.
+    k.secret[0] = word() | 0x8000000100000001ull;
+    k.secret[1] = word() | 0x8000000100000001ull;
     return k;
   }();
   return key;
 }
 
-struct SipState {
-  std::uint64_t v0, v1, v2, v3;
-  void round() noexcept {
-    v0 += v1;
-    v1 = std::rotl(v1, 13);
-    v1 ^= v0;
-    v0 = std::rotl(v0, 32);
-    v2 += v3;
-    v3 = std::rotl(v3, 16);
-    v3 ^= v2;
-    v0 += v3;
-    v3 = std::rotl(v3, 21);
-    v3 ^= v0;
-    v2 += v1;
-    v1 = std::rotl(v1, 17);
-    v1 ^= v2;
-    v2 = std::rotl(v2, 32);
-  }
-};
+// The 128-bit product of a and b, folded to 64 bits.
+std::uint64_t fold_multiply(std::uint64_t a, std::uint64_t b) noexcept {
+  __extension__ using Wide = unsigned __int128;
+  const Wide product = static_cast<Wide>(a) * b;
+  return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
+}
 
-std::uint64_t siphash13(const char* data, std::size_t size) noexcept {
-  const SipKey& key = sip_key();
-  SipState s{key.k0 ^ 0x736f6d6570736575ull, key.k1 ^ 0x646f72616e646f6dull,
-             key.k0 ^ 0x6c7967656e657261ull, key.k1 ^ 0x7465646279746573ull};
-  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
-  const std::size_t whole = size & ~std::size_t{7};
-  for (std::size_t i = 0; i < whole; i += 8) {
-    std::uint64_t m = 0;
-    for (int b = 7; b >= 0; --b) m = (m << 8) | bytes[i + static_cast<std::size_t>(b)];
-    s.v3 ^= m;
-    s.round();
-    s.v0 ^= m;
+std::uint64_t read64(const unsigned char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+std::uint64_t read_tail(const unsigned char* p, std::size_t n) noexcept {  // 1 <= n <= 7
+  if (n >= 4) {
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + n - 4, 4);
+    return static_cast<std::uint64_t>(lo) << 32 | hi;
   }
-  std::uint64_t last = static_cast<std::uint64_t>(size) << 56;
-  for (std::size_t b = 0; b < (size & 7); ++b) {
-    last |= static_cast<std::uint64_t>(bytes[whole + b]) << (8 * b);
+  return static_cast<std::uint64_t>(p[0]) << 16 | static_cast<std::uint64_t>(p[n >> 1]) << 8 | p[n - 1];
+}
+
+std::uint64_t keyed_hash(const char* data, std::size_t size) noexcept {
+  const HashKey& key = hash_key();
+  const auto* p = reinterpret_cast<const unsigned char*>(data);
+  std::uint64_t state = key.seed ^ fold_multiply(size ^ key.secret[0], key.secret[1]);
+  std::uint64_t a;
+  std::uint64_t b;
+  if (size <= 16) {
+    if (size >= 8) {
+      a = read64(p);
+      b = read64(p + size - 8);
+    } else {
+      a = size == 0 ? 0 : read_tail(p, size);
+      b = 0;
+    }
+  } else {
+    std::size_t left = size;
+    while (left > 16) {
+      state = fold_multiply(read64(p) ^ key.secret[0], read64(p + 8) ^ state);
+      p += 16;
+      left -= 16;
+    }
+    a = read64(p + left - 16);
+    b = read64(p + left - 8);
   }
-  s.v3 ^= last;
-  s.round();
-  s.v0 ^= last;
-  s.v2 ^= 0xff;
-  s.round();
-  s.round();
-  s.round();
-  return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+  return fold_multiply(a ^ key.secret[1] ^ state, b ^ key.secret[0] ^ size);
 }
 
 std::uint64_t hash_string(const StringNode& node) noexcept {
-  if (std::atomic_ref<bool>(node.hash_valid).load(std::memory_order_acquire)) return node.hash;
+  std::atomic_ref<std::uint64_t> cached(const_cast<std::uint64_t&>(node.hash));
+  std::uint64_t h = cached.load(std::memory_order_relaxed);
+  if (h != hash_unset) return h;
   // As in Python, the empty string hashes to 0.
-  const std::uint64_t h =
-      node.size == 0 ? 0 : as_hash(static_cast<std::int64_t>(siphash13(node.data, node.size)));
-  std::atomic_ref<std::uint64_t>(node.hash).store(h, std::memory_order_relaxed);
-  std::atomic_ref<bool>(node.hash_valid).store(true, std::memory_order_release);
+  h = node.size == 0 ? 0 : as_hash(static_cast<std::int64_t>(keyed_hash(node.data, node.size)));
+  cached.store(h, std::memory_order_relaxed);
   return h;
 }
+
+constexpr std::size_t min_index_size = 8;
+
+std::size_t usable_entries(std::size_t index_size) noexcept { return index_size * 2 / 3; }
+
+// Python's hash of a key already in a table: what was hashed when it went in (cached in the node
+// for str and bytes, computed for inline ints).
+std::uint64_t stored_key_hash(Cell key) {
+  switch (key.tag()) {
+    case Tag::small_int: return hash_int64(key.inline_int_value());
+    case Tag::str:
+    case Tag::bytes: return hash_string(*static_cast<const StringNode*>(key.pointer()));
+    default: return slot_hash(load(key));
+  }
+}
+
+bool same_text(const StringNode& a, const StringNode& b, std::uint64_t b_hash) noexcept {
+  if (a.size != b.size) return false;
+  const std::uint64_t a_hash = std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(a.hash))
+                                   .load(std::memory_order_relaxed);
+  if (a_hash != hash_unset && a_hash != b_hash) return false;
+  return a.size == 0 || std::memcmp(a.data, b.data, a.size) == 0;
+}
+
+// Whether the stored key equals `key` (whose hash is `hash`): identical cells and the common
+// atom/str cases without the general comparison machinery.
+[[gnu::always_inline]] inline bool keys_match(Cell stored, Cell key, std::uint64_t hash) {
+  if (stored == key) return true;
+  const Tag tag = key.tag();
+  if (stored.tag() == tag) {
+    switch (tag) {
+      case Tag::none:
+      case Tag::boolean:
+      case Tag::small_int: return false;  // inline atoms of one kind are equal iff their bits are
+      case Tag::str:
+      case Tag::bytes:
+        return same_text(*static_cast<const StringNode*>(stored.pointer()),
+                         *static_cast<const StringNode*>(key.pointer()), hash);
+      default: break;
+    }
+  }
+  // Kinds that may still be equal (1 == 1.0 == True), and containers, which compare by value.
+  return stored_key_hash(stored) == hash && slot_equal(load(stored), load(key));
+}
+
+// A key to look up without storing it: floats and wide ints are compared as slots, not boxed.
+bool matches_lookup(Cell stored, Slot key, std::uint64_t hash) {
+  if (!needs_box(key)) return keys_match(stored, pack_unboxed(key), hash);
+  return stored_key_hash(stored) == hash && slot_equal(load(stored), key);
+}
+
+template <class Index>
+void index_insert(Index* index, std::size_t mask, std::uint64_t hash, std::uint32_t position,
+                  std::size_t& steps) noexcept {
+  std::size_t i = hash & mask;
+  std::uint64_t perturb = hash;
+  while (index[i] != 0) {
+    perturb >>= 5;
+    i = (i * 5 + perturb + 1) & mask;
+    ++steps;
+  }
+  index[i] = static_cast<Index>(position);
+}
+
+// Calls f with the table's index as a pointer to its position type.
+template <class F>
+decltype(auto) with_index(const DictNode& dict, F&& f) {
+  switch (index_width(dict.index_mask)) {
+    case 1: return f(static_cast<std::uint8_t*>(dict.index));
+    case 2: return f(static_cast<std::uint16_t*>(dict.index));
+    default: return f(static_cast<std::uint32_t*>(dict.index));
+  }
+}
+
+void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
+  std::size_t index_size = min_index_size;
+  while (usable_entries(index_size) < min_entries) {
+    if (index_size > (std::size_t{1} << 31)) throw std::bad_alloc();
+    index_size *= 2;
+  }
+  const std::size_t capacity = usable_entries(index_size);
+  const auto width = static_cast<std::size_t>(index_width(index_size - 1));
+  auto* entries = allocate_array<DictEntry>(heap, capacity);
+  void* index = heap.allocate(index_size * width, width);
+  std::memset(index, 0, index_size * width);
+  if (dict.size != 0) std::memcpy(static_cast<void*>(entries), dict.entries, dict.size * sizeof(DictEntry));
+  dict.entries = entries;
+  dict.capacity = capacity;
+  dict.index = index;
+  dict.index_mask = index_size - 1;
+  std::size_t steps = 0;
+  with_index(dict, [&](auto* positions) {
+    for (std::size_t i = 0; i < dict.size; ++i) {
+      index_insert(positions, dict.index_mask, stored_key_hash(entries[i].key),
+                   static_cast<std::uint32_t>(i + 1), steps);
+    }
+  });
+  if (steps != 0) WorkMeter::charge(steps);
+}
+
+// The entry whose key matches (match(entry_key) is true), or null; then `empty` is the index slot
+// that ended the probe. Occupied slots passed over are charged to the work meter: a crafted
+// collision makes every insertion walk all the colliding keys.
+template <class Index, class Match>
+DictEntry* probe(const DictNode& dict, const Index* index, std::uint64_t hash, Match&& match,
+                 std::size_t& empty) {
+  const std::size_t mask = dict.index_mask;
+  std::size_t i = hash & mask;
+  std::uint64_t perturb = hash;
+  std::size_t steps = 0;
+  while (const std::uint32_t position = index[i]) {
+    DictEntry& entry = dict.entries[position - 1];
+    if (match(entry.key)) {
+      if (steps != 0) WorkMeter::charge(steps);
+      return &entry;
+    }
+    perturb >>= 5;
+    i = (i * 5 + perturb + 1) & mask;
+    if (++steps == 1024) {
+      WorkMeter::charge(steps);
+      steps = 0;
+    }
+  }
+  if (steps != 0) WorkMeter::charge(steps);
+  empty = i;
+  return nullptr;
+}
+
+const DictEntry* find_hashed(const DictNode& dict, Slot key, std::uint64_t hash) {
+  if (dict.size == 0) return nullptr;
+  std::size_t empty = 0;
+  return with_index(dict, [&](const auto* positions) -> const DictEntry* {
+    return probe(dict, positions, hash, [&](Cell stored) { return matches_lookup(stored, key, hash); },
+                 empty);
+  });
+}
+
+// Insert `key` unless an equal key exists; returns the entry holding the key.
+DictEntry& table_insert(Heap& heap, DictNode& dict, Cell key, std::uint64_t hash, Cell value,
+                        bool overwrite) {
+  // One probe serves both the lookup and the insertion: entries are never deleted, so the empty
+  // index slot that ends an unsuccessful lookup is where the new entry goes.
+  std::size_t empty = 0;
+  if (dict.index != nullptr) {
+    DictEntry* found = with_index(dict, [&](const auto* positions) {
+      return probe(dict, positions, hash, [&](Cell stored) { return keys_match(stored, key, hash); },
+                   empty);
+    });
+    if (found != nullptr) {
+      if (overwrite) found->value = value;
+      return *found;
+    }
+  }
+  const bool resized = dict.size == dict.capacity;
+  if (resized) {
+    // Double the index (at least), which keeps the table at most 2/3 full as in CPython.
+    dict_resize(heap, dict, std::max<std::size_t>(dict.size * 3 / 2 + 1, dict.size + 1));
+  }
+  DictEntry& entry = dict.entries[dict.size];
+  entry.key = key;
+  entry.value = value;
+  ++dict.size;
+  const auto position = static_cast<std::uint32_t>(dict.size);
+  with_index(dict, [&](auto* positions) {
+    using Index = std::remove_pointer_t<decltype(positions)>;
+    if (resized) {
+      std::size_t steps = 0;
+      index_insert(positions, dict.index_mask, hash, position, steps);
+      if (steps != 0) WorkMeter::charge(steps);
+    } else {
+      positions[empty] = static_cast<Index>(position);
+    }
+  });
+  return entry;
+}
+
+// The key's hash, computed before anything is stored (an unhashable key changes nothing).
+[[gnu::always_inline]] inline std::uint64_t key_hash(Slot key) {
+  if (key.tag == Tag::small_int) return hash_int64(key.i);
+  if (key.tag == Tag::str || key.tag == Tag::bytes) return hash_string(node<StringNode>(key));
+  return slot_hash(key);
+}
+
+}  // namespace
+
+Slot make_dict(Heap& heap, Tag tag, std::size_t capacity) {
+  auto* node = heap.make<DictNode>();
+  if (capacity != 0) dict_resize(heap, *node, capacity);
+  return node_slot(tag, node);
+}
+
+void dict_reserve(Heap& heap, DictNode& dict, std::size_t additional) {
+  if (additional > std::numeric_limits<std::uint32_t>::max()) return;  // the inserts will fail first
+  const std::size_t wanted = dict.size + additional;
+  if (wanted > dict.capacity) dict_resize(heap, dict, wanted);
+}
+
+namespace {
+
+// Inserts `count` keys (key_at(i), value_at(i)) after one reserve, so that the index keeps its width
+// and the loop probes it through a pointer of the right type.
+template <class KeyAt, class ValueAt>
+void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite, KeyAt&& key_at,
+                  ValueAt&& value_at) {
+  if (count == 0) return;
+  dict_reserve(heap, table, count);
+  if (table.capacity < table.size + count) {  // more than the index can count: one at a time
+    for (std::size_t i = 0; i < count; ++i) {
+      const Slot key = key_at(i);
+      const std::uint64_t hash = key_hash(key);
+      table_insert(heap, table, pack(heap, key), hash, pack(heap, value_at(i)), overwrite);
+    }
+    return;
+  }
+  with_index(table, [&](auto* positions) {
+    using Index = std::remove_pointer_t<decltype(positions)>;
+    const std::size_t mask = table.index_mask;
+    for (std::size_t n = 0; n < count; ++n) {
+      const Slot key_slot = key_at(n);
+      const std::uint64_t hash = key_hash(key_slot);
+      const Cell key = pack(heap, key_slot);
+      const Cell value = pack(heap, value_at(n));
+      std::size_t i = hash & mask;
+      std::uint64_t perturb = hash;
+      std::size_t steps = 0;
+      DictEntry* found = nullptr;
+      while (const std::uint32_t position = positions[i]) {
+        DictEntry& entry = table.entries[position - 1];
+        if (keys_match(entry.key, key, hash)) {
+          found = &entry;
+          break;
+        }
+        perturb >>= 5;
+        i = (i * 5 + perturb + 1) & mask;
+        if (++steps == 1024) {
+          WorkMeter::charge(steps);
+          steps = 0;
+        }
+      }
+      if (steps != 0) WorkMeter::charge(steps);
+      if (found != nullptr) {
+        if (overwrite) found->value = value;
+        continue;
+      }
+      table.entries[table.size] = DictEntry{key, value};
+      positions[i] = static_cast<Index>(++table.size);
+    }
+  });
+}
+
+}  // namespace
+
+void dict_update(Heap& heap, DictNode& dict, const Slot* pairs, std::size_t pair_count) {
+  insert_batch(
+      heap, dict, pair_count, true, [pairs](std::size_t i) { return pairs[2 * i]; },
+      [pairs](std::size_t i) { return pairs[2 * i + 1]; });
+}
+
+void set_update(Heap& heap, DictNode& set, const Slot* items, std::size_t count) {
+  insert_batch(
+      heap, set, count, false, [items](std::size_t i) { return items[i]; },
+      [](std::size_t) { return Slot(); });
+}
+
+void set_update(Heap& heap, DictNode& set, const Cell* items, std::size_t count) {
+  insert_batch(
+      heap, set, count, false, [items](std::size_t i) { return load(items[i]); },
+      [](std::size_t) { return Slot(); });
+}
+
+void dict_set(Heap& heap, DictNode& dict, Slot key, Slot value) {
+  const std::uint64_t hash = key_hash(key);
+  table_insert(heap, dict, pack(heap, key), hash, pack(heap, value), true);
+}
+
+void set_add(Heap& heap, DictNode& set, Slot key) {
+  const std::uint64_t hash = key_hash(key);
+  table_insert(heap, set, pack(heap, key), hash, Cell(), false);
+}
+
+const DictEntry* dict_find(const DictNode& dict, Slot key) {
+  const std::uint64_t hash = key_hash(key);  // refuses unhashable keys even in an empty table
+  return find_hashed(dict, key, hash);
+}
+
+Slot make_global(Heap& heap, Slot module, Slot name) {
+  auto* node = heap.make<GlobalNode>();
+  node->module = module;
+  node->name = name;
+  return node_slot(Tag::global, node);
+}
+
+Slot make_object(Heap& heap, ObjectForm form, Slot callable, Slot args, Slot kwargs) {
+  auto* node = heap.make<ObjectNode>();
+  node->form = form;
+  node->ext_code = 0;
+  node->callable = callable;
+  node->args = args;
+  node->kwargs = kwargs;
+  return node_slot(Tag::object, node);
+}
+
+void object_add_op(Heap& heap, ObjectNode& object, ObjectOp op, Slot first, Slot second) {
+  if (object.op_count == object.op_capacity) {
+    const std::size_t capacity = std::max<std::size_t>(object.op_capacity * 2, 4);
+    auto* ops = allocate_array<ObjectOpEntry>(heap, capacity);
+    if (object.op_count != 0) {
+      std::memcpy(static_cast<void*>(ops), object.ops, object.op_count * sizeof(ObjectOpEntry));
+    }
+    object.ops = ops;
+    object.op_capacity = capacity;
+  }
+  object.ops[object.op_count++] = ObjectOpEntry{op, first, second};
+}
+
+Slot make_buffer(Heap& heap, const char* data, std::size_t size, std::size_t index, bool readonly) {
+  auto* node = static_cast<BufferNode*>(heap.allocate(sizeof(BufferNode) + size, alignof(BufferNode)));
+  char* bytes = reinterpret_cast<char*>(node + 1);
+  if (size != 0) std::memcpy(bytes, data, size);
+  node->data = bytes;
+  node->size = size;
+  node->index = index;
+  node->readonly = readonly;
+  return node_slot(Tag::buffer, node);
+}
+
+std::size_t utf8_length(std::string_view utf8) noexcept { return code_point_count(utf8); }
+
+// ================================================================================================
+// Hashing
+// ================================================================================================
+
+namespace {
 
 // CPython's tuple hash (3.8+): an xxHash-style accumulation of the item hashes.
 constexpr std::uint64_t xx_prime_1 = 11400714785074694791ull;
@@ -881,10 +1040,8 @@ std::uint64_t shuffle_bits(std::uint64_t h) noexcept {
   return ((h ^ 89869747ull) ^ (h << 16)) * 3644798167ull;
 }
 
-std::uint64_t frozenset_hash(const DictNode& set) noexcept {
-  std::uint64_t h = 0;
-  for (std::size_t i = 0; i < set.size; ++i) h ^= shuffle_bits(set.entries[i].hash);
-  h ^= (static_cast<std::uint64_t>(set.size) + 1) * 1927868237ull;
+std::uint64_t frozenset_hash_finish(std::uint64_t h, std::size_t size) noexcept {
+  h ^= (static_cast<std::uint64_t>(size) + 1) * 1927868237ull;
   h ^= (h >> 11) ^ (h >> 25);
   h = h * 69069ull + 907133923ull;
   if (h == std::numeric_limits<std::uint64_t>::max()) h = 590923713ull;
@@ -922,9 +1079,7 @@ std::uint64_t leaf_hash(Slot slot) {
     case Tag::frozenset: {
       const auto& set = node<DictNode>(slot);
       if (cached_state(set.hash_state) == hash_known) return set.hash;
-      const std::uint64_t h = frozenset_hash(set);
-      store_cache(set.hash, set.hash_state, h, hash_known);
-      return h;
+      break;  // not reached: slot_hash handles frozensets without a cached hash
     }
     case Tag::global: {
       const auto& global = node<GlobalNode>(slot);
@@ -948,47 +1103,76 @@ std::uint64_t leaf_hash(Slot slot) {
   throw UnhashableError(tag_name(slot.tag));
 }
 
+// Tuples and frozensets hash their items' hashes; without a cached hash of their own they are walked.
 bool needs_descent(Slot slot) noexcept {
-  return slot.tag == Tag::tuple && cached_state(node<SeqNode>(slot).hash_state) != hash_known;
+  if (slot.tag == Tag::tuple) return cached_state(node<SeqNode>(slot).hash_state) != hash_known;
+  if (slot.tag == Tag::frozenset) return cached_state(node<DictNode>(slot).hash_state) != hash_known;
+  return false;
 }
 
 }  // namespace
 
 std::uint64_t slot_hash(Slot slot) {
   if (!needs_descent(slot)) return leaf_hash(slot);
-  // Tuples hash their items' hashes: walk with an explicit stack. Tuples are acyclic (their items
-  // exist before them), and every finished tuple caches its hash, so shared subtuples cost once.
+  // Tuples and frozensets hash their items' hashes: walk with an explicit stack (a frozenset's items
+  // are hashed already, but a $ref may have reset a cache, and nesting depth is the input's). Both
+  // are acyclic (their items exist before them), and every finished one caches its hash, so shared
+  // parts cost once.
   struct Frame {
-    SeqNode* seq;
+    Slot container;
     std::size_t next;
     std::uint64_t acc;
+    std::size_t size() const noexcept {
+      return container.tag == Tag::tuple ? node<SeqNode>(container).size : node<DictNode>(container).size;
+    }
+    Slot item(std::size_t i) const noexcept {
+      return load(container.tag == Tag::tuple ? node<SeqNode>(container).items[i]
+                                              : node<DictNode>(container).entries[i].key);
+    }
+    void add(std::uint64_t h) noexcept {
+      acc = container.tag == Tag::tuple ? tuple_hash_step(acc, h) : acc ^ shuffle_bits(h);
+    }
+    std::uint64_t finish() const noexcept {
+      return container.tag == Tag::tuple ? tuple_hash_finish(acc, size())
+                                         : frozenset_hash_finish(acc, size());
+    }
+    void cache(std::uint64_t h, std::uint8_t state) const noexcept {
+      if (container.tag == Tag::tuple) {
+        store_cache(node<SeqNode>(container).hash, node<SeqNode>(container).hash_state, h, state);
+      } else {
+        store_cache(node<DictNode>(container).hash, node<DictNode>(container).hash_state, h, state);
+      }
+    }
+  };
+  auto frame_of = [](Slot container) {
+    return Frame{container, 0, container.tag == Tag::tuple ? xx_prime_5 : 0};
   };
   std::vector<Frame> stack;
-  stack.push_back({&node<SeqNode>(slot), 0, xx_prime_5});
+  stack.push_back(frame_of(slot));
   try {
     while (true) {
       Frame& frame = stack.back();
-      if (frame.next < frame.seq->size) {
-        const Slot item = frame.seq->items[frame.next];
+      if (frame.next < frame.size()) {
+        const Slot item = frame.item(frame.next);
         if (needs_descent(item)) {
-          stack.push_back({&node<SeqNode>(item), 0, xx_prime_5});
+          stack.push_back(frame_of(item));
           continue;
         }
-        frame.acc = tuple_hash_step(frame.acc, leaf_hash(item));
+        frame.add(leaf_hash(item));
         ++frame.next;
         continue;
       }
-      const std::uint64_t h = tuple_hash_finish(frame.acc, frame.seq->size);
-      store_cache(frame.seq->hash, frame.seq->hash_state, h, hash_known);
+      const std::uint64_t h = frame.finish();
+      frame.cache(h, hash_known);
       stack.pop_back();
       if (stack.empty()) return h;
       Frame& parent = stack.back();
-      parent.acc = tuple_hash_step(parent.acc, h);
+      parent.add(h);
       ++parent.next;
     }
   } catch (const UnhashableError&) {
     for (const Frame& frame : stack) {
-      store_cache(frame.seq->hash, frame.seq->hash_state, 0, hash_refused);
+      if (frame.container.tag == Tag::tuple) frame.cache(0, hash_refused);
     }
     throw;
   }
@@ -1271,41 +1455,43 @@ struct Probe {
 // Only several candidates with the very same hash (a deliberate collision) need nested comparisons.
 Probe probe_for_equal(const DictNode& table, Slot key, std::uint64_t hash) {
   if (table.size == 0) return {nullptr, false};
-  const std::size_t mask = table.index_mask;
-  const DictEntry* candidate = nullptr;
-  std::size_t candidates = 0;
-  std::size_t i = hash & mask;
-  std::uint64_t perturb = hash;
-  std::size_t steps = 0;
-  for (std::uint32_t position; (position = table.index[i]) != 0;
-       perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
-    ++steps;
-    const DictEntry& entry = table.entries[position - 1];
-    // A probe sequence may pass the same index slot twice.
-    if (entry.hash != hash || &entry == candidate) continue;
-    const Shallow result = shallow_equal(entry.key, key);
-    if (result == Shallow::equal) {
-      WorkMeter::charge(steps);
-      return {&entry, false};
+  return with_index(table, [&](const auto* index) -> Probe {
+    const std::size_t mask = table.index_mask;
+    const DictEntry* candidate = nullptr;
+    std::size_t candidates = 0;
+    std::size_t i = hash & mask;
+    std::uint64_t perturb = hash;
+    std::size_t steps = 0;
+    for (std::uint32_t position; (position = index[i]) != 0;
+         perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
+      ++steps;
+      const DictEntry& entry = table.entries[position - 1];
+      // A probe sequence may pass the same index slot twice.
+      if (&entry == candidate || stored_key_hash(entry.key) != hash) continue;
+      const Shallow result = shallow_equal(load(entry.key), key);
+      if (result == Shallow::equal) {
+        WorkMeter::charge(steps);
+        return {&entry, false};
+      }
+      if (result == Shallow::descend) {
+        if (candidates++ == 0) candidate = &entry;
+      }
     }
-    if (result == Shallow::descend) {
-      if (candidates++ == 0) candidate = &entry;
+    WorkMeter::charge(steps);
+    if (candidates <= 1) return {candidate, candidate != nullptr};
+    WorkMeter::charge(steps);  // the second walk below
+    i = hash & mask;
+    perturb = hash;
+    for (std::uint32_t position; (position = index[i]) != 0;
+         perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
+      const DictEntry& entry = table.entries[position - 1];
+      if (stored_key_hash(entry.key) == hash && shallow_equal(load(entry.key), key) == Shallow::descend &&
+          nested_equal(load(entry.key), key)) {
+        return {&entry, false};
+      }
     }
-  }
-  WorkMeter::charge(steps);
-  if (candidates <= 1) return {candidate, candidate != nullptr};
-  WorkMeter::charge(steps);  // the second walk below
-  i = hash & mask;
-  perturb = hash;
-  for (std::uint32_t position; (position = table.index[i]) != 0;
-       perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
-    const DictEntry& entry = table.entries[position - 1];
-    if (entry.hash == hash && shallow_equal(entry.key, key) == Shallow::descend &&
-        nested_equal(entry.key, key)) {
-      return {&entry, false};
-    }
-  }
-  return {nullptr, false};
+    return {nullptr, false};
+  });
 }
 
 }  // namespace
@@ -1342,9 +1528,11 @@ bool slot_equal(Slot a, Slot b) {
         const auto& t = node<SeqNode>(frame.y);
         if (s.size != t.size) return false;  // a list may have changed size since it was pushed
         for (; frame.next < s.size && child_count == 0; ++frame.next) {
-          const Shallow result = shallow_equal(s.items[frame.next], t.items[frame.next]);
+          const Slot x = load(s.items[frame.next]);
+          const Slot y = load(t.items[frame.next]);
+          const Shallow result = shallow_equal(x, y);
           if (result == Shallow::different) return false;
-          if (result == Shallow::descend) need(s.items[frame.next], t.items[frame.next]);
+          if (result == Shallow::descend) need(x, y);
         }
         break;
       }
@@ -1353,12 +1541,15 @@ bool slot_equal(Slot a, Slot b) {
         const auto& e = node<DictNode>(frame.y);
         for (; frame.next < d.size && child_count == 0; ++frame.next) {
           const DictEntry& entry = d.entries[frame.next];
-          const Probe match = probe_for_equal(e, entry.key, entry.hash);
+          const Slot key = load(entry.key);
+          const Probe match = probe_for_equal(e, key, stored_key_hash(entry.key));
           if (match.entry == nullptr) return false;
-          if (match.deep) need(entry.key, match.entry->key);
-          const Shallow result = shallow_equal(entry.value, match.entry->value);
+          if (match.deep) need(key, load(match.entry->key));
+          const Slot value = load(entry.value);
+          const Slot other = load(match.entry->value);
+          const Shallow result = shallow_equal(value, other);
           if (result == Shallow::different) return false;
-          if (result == Shallow::descend) need(entry.value, match.entry->value);
+          if (result == Shallow::descend) need(value, other);
         }
         break;
       }
@@ -1367,9 +1558,10 @@ bool slot_equal(Slot a, Slot b) {
         const auto& e = node<DictNode>(frame.y);
         for (; frame.next < d.size && child_count == 0; ++frame.next) {
           const DictEntry& entry = d.entries[frame.next];
-          const Probe match = probe_for_equal(e, entry.key, entry.hash);
+          const Slot key = load(entry.key);
+          const Probe match = probe_for_equal(e, key, stored_key_hash(entry.key));
           if (match.entry == nullptr) return false;
-          if (match.deep) need(entry.key, match.entry->key);
+          if (match.deep) need(key, load(match.entry->key));
         }
         break;
       }
@@ -1451,7 +1643,7 @@ bool slot_same_graph(Slot a, Slot b) {
         const auto& s = node<SeqNode>(x);
         const auto& t = node<SeqNode>(y);
         if (s.size != t.size) return false;
-        for (std::size_t i = s.size; i-- > 0;) stack.emplace_back(s.items[i], t.items[i]);
+        for (std::size_t i = s.size; i-- > 0;) stack.emplace_back(load(s.items[i]), load(t.items[i]));
         break;
       }
       case Tag::dict:
@@ -1462,8 +1654,8 @@ bool slot_same_graph(Slot a, Slot b) {
         if (d.size != e.size) return false;
         // Insertion order is part of what a round trip preserves.
         for (std::size_t i = d.size; i-- > 0;) {
-          if (x.tag == Tag::dict) stack.emplace_back(d.entries[i].value, e.entries[i].value);
-          stack.emplace_back(d.entries[i].key, e.entries[i].key);
+          if (x.tag == Tag::dict) stack.emplace_back(load(d.entries[i].value), load(e.entries[i].value));
+          stack.emplace_back(load(d.entries[i].key), load(e.entries[i].key));
         }
         break;
       }
@@ -1581,8 +1773,8 @@ Value make_sequence(Tag tag, const Range& items) {
   return build_in(region.take(sizeof(detail::SeqNode) + std::size(items) * sizeof(Slot)),
                   [&](Heap& heap) {
     const Slot slot = detail::make_seq(heap, tag, nullptr, std::size(items));
-    Slot* array = detail::node<detail::SeqNode>(slot).items;
-    for (const Value& item : items) *array++ = item.slot();
+    detail::Cell* array = detail::node<detail::SeqNode>(slot).items;
+    for (const Value& item : items) *array++ = detail::pack(heap, item.slot());
     return slot;
   });
 }
@@ -1624,7 +1816,7 @@ Value Value::bytes(std::span<const std::byte> data) {
 }
 
 Value Value::bytearray(std::string_view data) {
-  return build_in(detail::create_region(sizeof(detail::StringNode) + data.size()),
+  return build_in(detail::create_region(sizeof(detail::BytearrayNode) + data.size()),
                   [&](Heap& heap) { return detail::make_bytes(heap, data, Tag::bytearray); });
 }
 
@@ -1796,7 +1988,7 @@ Value Value::operator[](std::size_t i) const {
   }
   const auto& seq = detail::node<detail::SeqNode>(slot_);
   if (i >= seq.size) throw std::out_of_range(std::string(type_name()) + " index out of range");
-  return Value(seq.items[i], heap_);
+  return Value(detail::load(seq.items[i]), heap_);
 }
 
 std::vector<Value> Value::items() const {
@@ -1806,14 +1998,14 @@ std::vector<Value> Value::items() const {
     case Tag::list: {
       const auto& seq = detail::node<detail::SeqNode>(slot_);
       result.reserve(seq.size);
-      for (std::size_t i = 0; i < seq.size; ++i) result.emplace_back(seq.items[i], heap_);
+      for (std::size_t i = 0; i < seq.size; ++i) result.emplace_back(detail::load(seq.items[i]), heap_);
       return result;
     }
     case Tag::set:
     case Tag::frozenset: {
       const auto& set = detail::node<detail::DictNode>(slot_);
       result.reserve(set.size);
-      for (std::size_t i = 0; i < set.size; ++i) result.emplace_back(set.entries[i].key, heap_);
+      for (std::size_t i = 0; i < set.size; ++i) result.emplace_back(detail::load(set.entries[i].key), heap_);
       return result;
     }
     default: mismatch("tuple, list, set or frozenset", *this);
@@ -1826,7 +2018,8 @@ std::vector<std::pair<Value, Value>> Value::dict_items() const {
   std::vector<std::pair<Value, Value>> result;
   result.reserve(dict.size);
   for (std::size_t i = 0; i < dict.size; ++i) {
-    result.emplace_back(Value(dict.entries[i].key, heap_), Value(dict.entries[i].value, heap_));
+    result.emplace_back(Value(detail::load(dict.entries[i].key), heap_),
+                        Value(detail::load(dict.entries[i].value), heap_));
   }
   return result;
 }
@@ -1835,7 +2028,7 @@ std::optional<Value> Value::get(const Value& key) const {
   if (slot_.tag != Tag::dict) mismatch("dict", *this);
   const detail::DictEntry* entry = detail::dict_find(detail::node<detail::DictNode>(slot_), key.slot_);
   if (entry == nullptr) return std::nullopt;
-  return Value(entry->value, heap_);
+  return Value(detail::load(entry->value), heap_);
 }
 
 bool Value::contains(const Value& key) const {
@@ -1941,8 +2134,7 @@ void Value::set_list_item(std::size_t i, Value item) {
   if (slot_.tag != Tag::list) mismatch("list", *this);
   auto& seq = detail::node<detail::SeqNode>(slot_);
   if (i >= seq.size) throw std::out_of_range("list assignment index out of range");
-  linked_root(*this, {&item});
-  seq.items[i] = item.slot_;
+  seq.items[i] = detail::pack(linked_root(*this, {&item}), item.slot_);
 }
 
 void Value::add_object_op(ObjectOp op, Value first, Value second) {

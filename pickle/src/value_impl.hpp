@@ -26,7 +26,107 @@
 
 namespace pickle::detail {
 
-struct Node {};  // nodes have no common header: the Slot's tag says what the pointer is.
+struct Node {};  // nodes have no common header: the tag says what the pointer is.
+
+// How containers store an item: 8 bytes, half a Slot, so that a list or dict costs what CPython's
+// does or less. The top byte is the Tag and the low 56 bits the payload: a node's address (user
+// space addresses need at most 56 bits), an int in [-2**55, 2**55), a bool. A float, or an int of
+// the int64 range outside that, needs all 64 bits and is boxed in the container's region under one
+// of the two cell-only tags below. load() gives back the Slot that was stored, so boxes never escape
+// a cell: code that walks a container loads each cell, and only the hot loops look at cells.
+class Cell {
+ public:
+  static constexpr int payload_bits = 56;
+  static constexpr std::uint64_t payload_mask = (std::uint64_t{1} << payload_bits) - 1;
+  static constexpr std::int64_t min_inline_int = -(std::int64_t{1} << (payload_bits - 1));
+  static constexpr std::int64_t max_inline_int = (std::int64_t{1} << (payload_bits - 1)) - 1;
+
+  constexpr Cell() noexcept = default;  // None
+  static constexpr Cell from_bits(std::uint64_t bits) noexcept {
+    Cell c;
+    c.bits_ = bits;
+    return c;
+  }
+  static constexpr Cell make(Tag tag, std::uint64_t payload) noexcept {
+    return from_bits(static_cast<std::uint64_t>(tag) << payload_bits | (payload & payload_mask));
+  }
+  static constexpr bool fits_inline(std::int64_t v) noexcept {
+    return v >= min_inline_int && v <= max_inline_int;
+  }
+  static constexpr Cell boolean(bool b) noexcept { return make(Tag::boolean, b ? 1 : 0); }
+  // An int known to fit (fits_inline).
+  static constexpr Cell inline_int(std::int64_t v) noexcept {
+    return make(Tag::small_int, static_cast<std::uint64_t>(v));
+  }
+  static Cell node(Tag tag, const void* p) noexcept {
+    return make(tag, static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p)));
+  }
+
+  constexpr Tag tag() const noexcept { return static_cast<Tag>(bits_ >> payload_bits); }
+  constexpr std::uint64_t bits() const noexcept { return bits_; }
+  // Nodes and boxes: the payload is an address.
+  constexpr bool has_pointer() const noexcept { return tag() >= Tag::big_int; }
+  void* pointer() const noexcept { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(bits_ & payload_mask)); }
+  constexpr std::int64_t inline_int_value() const noexcept {
+    return static_cast<std::int64_t>(bits_ << (64 - payload_bits)) >> (64 - payload_bits);
+  }
+  constexpr bool bool_value() const noexcept { return (bits_ & 1) != 0; }
+  // Same bits: the same node, or the same inline atom.
+  friend constexpr bool operator==(Cell a, Cell b) noexcept { return a.bits_ == b.bits_; }
+
+ private:
+  std::uint64_t bits_ = 0;
+};
+static_assert(sizeof(Cell) == 8);
+static_assert(static_cast<int>(Tag::none) == 0, "a zero Cell is None");
+
+// The cell-only tags: a float, and an int of the int64 range too wide for the payload, boxed.
+inline constexpr Tag boxed_int = static_cast<Tag>(0x40);
+inline constexpr Tag boxed_float = static_cast<Tag>(0x41);
+
+// The Slot a cell holds.
+inline Slot load(Cell c) noexcept {
+  Slot s;
+  const Tag tag = c.tag();
+  if (tag >= Tag::big_int) {
+    if (tag == boxed_float) {
+      s.tag = Tag::floating;
+      s.f = *static_cast<const double*>(c.pointer());
+    } else if (tag == boxed_int) {
+      s.tag = Tag::small_int;
+      s.i = *static_cast<const std::int64_t*>(c.pointer());
+    } else {
+      s.tag = tag;
+      s.p = static_cast<Node*>(c.pointer());
+    }
+  } else if (tag == Tag::boolean) {
+    s.tag = tag;
+    s.b = c.bool_value();
+  } else {
+    s.tag = tag;
+    s.i = c.inline_int_value();  // 0 for None
+  }
+  return s;
+}
+
+struct Heap;
+// The cell of a node or an atom that needs no box (never a float).
+inline Cell pack_unboxed(Slot slot) noexcept {
+  if (slot.is_node()) return Cell::node(slot.tag, slot.p);
+  if (slot.tag == Tag::boolean) return Cell::boolean(slot.b);
+  return Cell::make(slot.tag, static_cast<std::uint64_t>(slot.i));
+}
+inline bool needs_box(Slot slot) noexcept {
+  return slot.tag == Tag::floating || (slot.tag == Tag::small_int && !Cell::fits_inline(slot.i));
+}
+// A float or wide int boxed in heap.
+Cell box(Heap& heap, Slot slot);
+// The cell storing `slot` in a container of `heap` (boxing floats and wide ints there).
+inline Cell pack(Heap& heap, Slot slot) { return needs_box(slot) ? box(heap, slot) : pack_unboxed(slot); }
+
+// A hash cache slot's value while the hash is not known yet. Python hashes are never -1 (the C API
+// reserves it for errors), so no real hash takes this value.
+inline constexpr std::uint64_t hash_unset = ~std::uint64_t{0};
 
 struct BigIntNode : Node {
   bool negative;
@@ -35,19 +135,22 @@ struct BigIntNode : Node {
 };
 
 // str: UTF-8 with lone surrogates in their 3-byte form (Python's "surrogatepass").
-// bytes / bytearray: raw bytes. The data may live in the arena or, for zero-copy loads, in an input
-// buffer the heap keeps alive.
+// bytes: raw bytes. The data follows the node or, for zero-copy loads, lives in an input buffer the
+// heap keeps alive.
 struct StringNode : Node {
   const char* data;
-  std::size_t size;      // bytes
-  std::size_t capacity;  // bytearray growth; 0 when data is not owned by the arena
-  mutable std::uint64_t hash;  // cached hash (str/bytes); valid when hash_valid
-  mutable bool hash_valid;
+  std::size_t size;            // bytes
+  mutable std::uint64_t hash;  // cached hash (str/bytes); hash_unset until computed
+};
+
+// bytearray: a StringNode whose data may grow; capacity 0 when data is not owned by the arena.
+struct BytearrayNode : StringNode {
+  std::size_t capacity;
 };
 
 // tuple, list
 struct SeqNode : Node {
-  Slot* items;
+  Cell* items;
   std::size_t size;
   std::size_t capacity;
   mutable std::uint64_t hash;  // tuples: cached hash, valid when hash_state == 1
@@ -56,21 +159,28 @@ struct SeqNode : Node {
 
 // dict, set, frozenset: an insertion-ordered table (CPython's compact dict layout): entries in
 // insertion order, plus an open-addressing index of entry positions. Sets leave `value` unused.
+// Entries hold no hash: str, bytes, tuple and frozenset keys cache theirs, and numbers hash in a
+// few instructions (as CPython's tables of str keys, which keep 16-byte entries).
 struct DictEntry {
-  Slot key;
-  Slot value;
-  std::uint64_t hash;
+  Cell key;
+  Cell value;
 };
 
 struct DictNode : Node {
   DictEntry* entries;
   std::size_t size;      // live entries (no deletion support: entries[0..size) are all live)
   std::size_t capacity;  // of entries
-  std::uint32_t* index;  // index_mask + 1 slots; 0 = empty, else entry position + 1
+  // index_mask + 1 positions (0 = empty, else entry position + 1) of the narrowest unsigned type
+  // that holds them: 1 byte up to 256 slots, 2 up to 65536, else 4 (index_width).
+  void* index;
   std::size_t index_mask;
   mutable std::uint64_t hash;  // frozenset: cached hash, valid when hash_state == 1
   mutable std::uint8_t hash_state;
 };
+
+inline int index_width(std::size_t index_mask) noexcept {
+  return index_mask < 256 ? 1 : index_mask < 65536 ? 2 : 4;
+}
 
 struct GlobalNode : Node {
   Slot module;  // str slots: kept as the objects the pickle used, so a writer can share them
@@ -150,9 +260,13 @@ Slot make_str(Heap& heap, std::string_view utf8);  // no validation: the caller 
 Slot make_bytes(Heap& heap, std::string_view data, Tag tag = Tag::bytes);  // bytes or bytearray
 // A node pointing into memory kept alive by heap.keepalive (zero-copy); tag str, bytes.
 Slot make_string_view(Heap& heap, const char* data, std::size_t size, Tag tag);
-Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count);  // tuple or list
+// A tuple or list of `count` items packed from `items`, or of None when items is null (the caller
+// stores the cells).
+Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count);
 void seq_append(Heap& heap, SeqNode& seq, Slot item);
 void seq_extend(Heap& heap, SeqNode& seq, const Slot* items, std::size_t count);
+// Packs count slots into cells (boxing into heap what needs a box).
+void pack_into(Heap& heap, Cell* cells, const Slot* slots, std::size_t count);
 Slot make_dict(Heap& heap, Tag tag = Tag::dict, std::size_t capacity = 0);  // dict/set/frozenset
 // Make room for `additional` more entries, so a batch of insertions resizes the table once.
 void dict_reserve(Heap& heap, DictNode& dict, std::size_t additional);
@@ -161,6 +275,11 @@ void dict_reserve(Heap& heap, DictNode& dict, std::size_t additional);
 void dict_set(Heap& heap, DictNode& dict, Slot key, Slot value);
 // Insert if absent (set, frozenset). Throws UnhashableError.
 void set_add(Heap& heap, DictNode& set, Slot key);
+// dict_set of pairs[0]: pairs[1], pairs[2]: pairs[3], … in order, the table resized at most once.
+void dict_update(Heap& heap, DictNode& dict, const Slot* pairs, std::size_t pair_count);
+// set_add of each item in order, the table resized at most once.
+void set_update(Heap& heap, DictNode& set, const Slot* items, std::size_t count);
+void set_update(Heap& heap, DictNode& set, const Cell* items, std::size_t count);
 const DictEntry* dict_find(const DictNode& dict, Slot key);  // throws UnhashableError
 Slot make_global(Heap& heap, Slot module, Slot name);
 Slot make_object(Heap& heap, ObjectForm form, Slot callable, Slot args, Slot kwargs);

@@ -260,8 +260,9 @@ bool latin1_text_equals(std::string_view utf8, std::string_view bytes) {
   return i == utf8.size();
 }
 
-const Slot& slot_at(const char* base, std::size_t stride, std::size_t i) {
-  return *reinterpret_cast<const Slot*>(base + i * stride);
+// Item i of an array of cells, or of the keys of an array of entries (a stride apart).
+Slot slot_at(const char* base, std::size_t stride, std::size_t i) {
+  return detail::load(*reinterpret_cast<const detail::Cell*>(base + i * stride));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -861,12 +862,14 @@ void Writer::save_bytes_node(Slot s) {
     out.boundary();  // the (str, 'latin1') tuple
     if (protocol < 2) out.put(op(Op::MARK));
     const SeqNode* args = folded_arguments(s.p, 2);
-    if (args != nullptr && args->items[0].tag == Tag::str && args->items[1].tag == Tag::str &&
-        string_of(args->items[1]) == "latin1" && latin1_text_equals(string_of(args->items[0]), data)) {
-      save(args->items[0], false);
-      save(args->items[1], false);
+    const Slot text = args != nullptr ? detail::load(args->items[0]) : Slot();
+    const Slot encoding = args != nullptr ? detail::load(args->items[1]) : Slot();
+    if (args != nullptr && text.tag == Tag::str && encoding.tag == Tag::str &&
+        string_of(encoding) == "latin1" && latin1_text_equals(string_of(text), data)) {
+      save(text, false);
+      save(encoding, false);
       SingletonEntry& name = singleton(SingletonClass::latin1_name);
-      if (name.index == IdentityMemo::missing) name.index = memo.find(args->items[1].p);
+      if (name.index == IdentityMemo::missing) name.index = memo.find(encoding.p);
       close_folded_tuple(2, *args);
     } else {
       save_temp_latin1(data);
@@ -897,8 +900,9 @@ void Writer::save_bytearray_node(Slot s) {
     // buffer (PyBytes_FromObject), which bypasses its cache of 1-byte bytes.
     out.boundary();
     const SeqNode* args = folded_arguments(s.p, 1);
-    if (args != nullptr && args->items[0].tag == Tag::bytes && string_of(args->items[0]) == data) {
-      save(args->items[0], false);
+    const Slot source = args != nullptr ? detail::load(args->items[0]) : Slot();
+    if (args != nullptr && source.tag == Tag::bytes && string_of(source) == data) {
+      save(source, false);
       close_folded_tuple(1, *args);
       out.put(op(Op::REDUCE));
       memoize(s.p);
@@ -933,7 +937,7 @@ void Writer::save_tuple_node(Slot s, const void* args_owner) {
   t.owner = args_owner;
   t.slot = s;
   t.base = reinterpret_cast<const char*>(n.items);
-  t.stride = sizeof(Slot);
+  t.stride = sizeof(detail::Cell);
   t.end = n.size;
   if (!(protocol >= 2 && n.size <= 3)) out.put(op(Op::MARK));
   push(t);
@@ -951,7 +955,7 @@ void Writer::save_list_node(Slot s) {
   Task t(Step::list_exact);
   t.slot = s;
   t.base = reinterpret_cast<const char*>(n.items);
-  t.stride = sizeof(Slot);
+  t.stride = sizeof(detail::Cell);
   t.end = n.size;
   push(t);
 }
@@ -983,10 +987,10 @@ void Writer::save_set_node(Slot s, bool frozen) {
   const char* base = reinterpret_cast<const char*>(n.entries);
   if (options.reloaded_set_order && n.size > 1) {
     detail::FixedHashes hashes;
-    if (auto order = hashes.set_order(n)) {
+    if (auto order = hashes.set_positions(n)) {
       std::vector<DictEntry>& entries = reordered_sets.emplace_back();
       entries.reserve(order->size());
-      for (const Slot& item : *order) entries.push_back(DictEntry{item, Slot(), 0});
+      for (const std::size_t position : *order) entries.push_back(n.entries[position]);
       base = reinterpret_cast<const char*>(entries.data());
     }
   }
@@ -1106,15 +1110,16 @@ std::vector<const ObjectNode*> getattr_chain(Slot s) {
     if (!str_equals(g.module, "builtins") || !str_equals(g.name, "getattr")) return {};
     if (o.args.tag != Tag::tuple) return {};
     const auto& args = detail::node<SeqNode>(o.args);
-    if (args.size != 2 || args.items[1].tag != Tag::str) return {};
+    if (args.size != 2 || args.items[1].tag() != Tag::str) return {};
     chain.push_back(&o);
-    if (args.items[0].tag == Tag::global) {
+    const Slot target = detail::load(args.items[0]);
+    if (target.tag == Tag::global) {
       // Methods of builtin types (dict.get, int.from_bytes) reduce to getattr explicitly, which
       // memoizes as usual; the graph cannot tell the two apart, the module is a good guess.
-      if (str_equals(detail::node<GlobalNode>(args.items[0]).module, "builtins")) return {};
+      if (str_equals(detail::node<GlobalNode>(target).module, "builtins")) return {};
       return chain;
     }
-    s = args.items[0];
+    s = target;
   }
 }
 
@@ -1128,12 +1133,12 @@ void Writer::write_getattr_chain(Slot s, const std::vector<const ObjectNode*>& c
     save(level->callable);
     if (protocol < 2) out.put(op(Op::MARK));
   }
-  const auto& base = detail::node<GlobalNode>(detail::node<SeqNode>(chain.back()->args).items[0]);
+  const auto& base = detail::node<GlobalNode>(detail::load(detail::node<SeqNode>(chain.back()->args).items[0]));
   const auto& m = detail::node<StringNode>(base.module);
   const auto& q = detail::node<StringNode>(base.name);
   write_global_opcode(std::string_view(m.data, m.size), std::string_view(q.data, q.size));
   for (std::size_t i = chain.size(); i-- > 0;) {
-    save(detail::node<SeqNode>(chain[i]->args).items[1]);
+    save(detail::load(detail::node<SeqNode>(chain[i]->args).items[1]));
     out.put(protocol >= 2 ? op(Op::TUPLE2) : op(Op::TUPLE));
     out.put(op(Op::REDUCE));
   }
@@ -1257,7 +1262,7 @@ void Writer::step_object(Task& t) {
       // Arguments of INST / OBJ, spread on the stack.
       std::size_t count = o.args.tag == Tag::tuple ? detail::node<SeqNode>(o.args).size : 0;
       if (t.pos < count) {
-        Slot item = detail::node<SeqNode>(o.args).items[t.pos++];
+        Slot item = detail::load(detail::node<SeqNode>(o.args).items[t.pos++]);
         save(item);
         return;
       }
@@ -1391,7 +1396,7 @@ void Writer::step_object(Task& t) {
     case 41: {
       std::size_t count = o.args.tag == Tag::tuple ? detail::node<SeqNode>(o.args).size : 0;
       if (t.pos < count) {
-        Slot item = detail::node<SeqNode>(o.args).items[t.pos++];
+        Slot item = detail::load(detail::node<SeqNode>(o.args).items[t.pos++]);
         save(item);
         return;
       }
@@ -1468,7 +1473,7 @@ void Writer::step_object(Task& t) {
     case 61: {
       std::size_t count = o.args.tag == Tag::tuple ? detail::node<SeqNode>(o.args).size : 0;
       if (t.pos < count) {
-        Slot item = detail::node<SeqNode>(o.args).items[t.pos++];
+        Slot item = detail::load(detail::node<SeqNode>(o.args).items[t.pos++]);
         save(item);
         return;
       }
@@ -1642,7 +1647,7 @@ void Writer::step_list(Task& t) {
 void Writer::step_dict(Task& t) {
   if (t.phase == 1) {
     t.phase = 0;
-    Slot value = reinterpret_cast<const DictEntry*>(t.base)[t.pos - 1].value;
+    Slot value = detail::load(reinterpret_cast<const DictEntry*>(t.base)[t.pos - 1].value);
     save(value);
     return;
   }
@@ -1658,7 +1663,7 @@ void Writer::step_dict(Task& t) {
     }
     t.flag = true;
     t.phase = 1;
-    Slot key = entries[t.pos++].key;
+    Slot key = detail::load(entries[t.pos++].key);
     save(key);
     return;
   }
@@ -1666,14 +1671,16 @@ void Writer::step_dict(Task& t) {
     std::size_t depth = stack.size();
     do {
       const DictEntry& e = entries[t.pos++];
-      if (!save_inline(e.key)) {
+      const Slot key = detail::load(e.key);
+      if (!save_inline(key)) {
         t.phase = 1;
-        save(e.key);
+        save(key);
         if (stack.size() != depth) return;
         t.phase = 0;
       }
-      if (save_inline(e.value)) continue;
-      save(e.value);
+      const Slot value = detail::load(e.value);
+      if (save_inline(value)) continue;
+      save(value);
       if (stack.size() != depth) return;
     } while (t.pos < t.batch_end);
     return;
@@ -1698,7 +1705,7 @@ void Writer::step_set(Task& t) {
   if (t.pos < t.batch_end) {
     std::size_t depth = stack.size();
     do {
-      Slot item = entries[t.pos++].key;
+      Slot item = detail::load(entries[t.pos++].key);
       if (save_inline(item)) continue;
       save(item);
       if (stack.size() != depth) return;
