@@ -62,7 +62,9 @@ constexpr std::size_t stream_chunk = std::size_t{1} << 20;  // largest single re
 constexpr std::size_t dense_memo_slack = 1024;
 constexpr std::size_t alloc_ratio_allowance = std::size_t{8} << 20;  // bytes, on top of the ratio
 
-constexpr Tag absent = static_cast<Tag>(0xFF);  // an empty dense memo slot (never escapes)
+using detail::Cell;
+// An empty dense memo slot (never escapes).
+constexpr Cell absent = Cell::make(static_cast<Tag>(0xFF), 0);
 
 // --- small helpers -----------------------------------------------------------------------------
 
@@ -164,15 +166,27 @@ class Input {
   Input& operator=(const Input&) = delete;
 
   std::size_t position() const noexcept { return base_ + static_cast<std::size_t>(cur_ - begin_); }
+  // The offset of the latest opcode byte next_opcode() returned (for errors; computed on demand,
+  // since every opcode sets it).
+  std::size_t op_position() const noexcept {
+    return op_ != nullptr ? base_ + static_cast<std::size_t>(op_ - begin_) : op_fixed_;
+  }
   bool in_frame() const noexcept { return frame_end_ != nullptr; }
   // True once the input was cut at Limits::max_input_bytes.
   bool capped() const noexcept { return capped_; }
 
   // One opcode byte; -1 at the end of the input (after leaving an exhausted frame).
   [[gnu::always_inline]] int next_opcode() {
-    if (cur_ < lim_) return static_cast<unsigned char>(*cur_++);
+    if (cur_ < lim_) [[likely]] {
+      op_ = cur_;
+      return static_cast<unsigned char>(*cur_++);
+    }
     if (frame_end_ != nullptr) leave_frame();
-    if (cur_ == end_ && !fill(1)) return -1;
+    if (cur_ == end_ && !fill(1)) {
+      op_ = cur_;
+      return -1;
+    }
+    op_ = cur_;
     return static_cast<unsigned char>(*cur_++);
   }
 
@@ -281,6 +295,10 @@ class Input {
     if (stream_ == nullptr || stream_done_) return false;
     const std::size_t consumed = static_cast<std::size_t>(cur_ - begin_);
     std::size_t have = static_cast<std::size_t>(end_ - cur_);
+    if (op_ != nullptr) {  // the storage moves: keep the opcode's offset as a number
+      op_fixed_ = op_position();
+      op_ = nullptr;
+    }
     // Drop consumed bytes so the storage holds only what is still needed.
     if (consumed > 0) {
       std::memmove(storage_.data(), cur_, have);
@@ -320,6 +338,8 @@ class Input {
   const char* end_ = nullptr;
   const char* lim_ = nullptr;        // end_ or frame_end_
   const char* frame_end_ = nullptr;  // non-null inside a frame
+  const char* op_ = nullptr;         // the latest opcode byte, while the storage holds it
+  std::size_t op_fixed_ = 0;         // its offset, once the storage moved
   std::size_t base_ = 0;             // input offset of begin_
   std::size_t max_input_;
   bool capped_ = false;
@@ -332,11 +352,12 @@ class Input {
 // Memo
 // ================================================================================================
 
+// Memoized objects as cells, like the stack.
 class Memo {
  public:
-  const Slot* get(std::uint64_t index) const noexcept {
+  const Cell* get(std::uint64_t index) const noexcept {
     if (index < dense_.size()) {
-      if (dense_[index].tag != absent) return &dense_[index];
+      if (dense_[index] != absent) return &dense_[index];
     }
     if (!sparse_.empty()) {
       auto it = sparse_.find(index);
@@ -346,10 +367,10 @@ class Memo {
   }
 
   // Returns true when the index was not in use before.
-  bool put(std::uint64_t index, Slot value) {
+  bool put(std::uint64_t index, Cell value) {
     if (index < dense_.size()) {
-      Slot& slot = dense_[index];
-      const bool fresh = slot.tag == absent;
+      Cell& slot = dense_[index];
+      const bool fresh = slot == absent;
       slot = value;
       if (fresh) ++count_;
       return fresh;
@@ -371,6 +392,15 @@ class Memo {
 
   std::size_t count() const noexcept { return count_; }
 
+  // MEMOIZE while the memo is dense and full: the next index, at the end (false otherwise, and
+  // nothing changed).
+  [[gnu::always_inline]] bool append(Cell value) {
+    if (count_ != dense_.size() || !sparse_.empty()) return false;
+    dense_.push_back(value);
+    ++count_;
+    return true;
+  }
+
   void clear() {
     dense_.clear();
     sparse_.clear();
@@ -379,16 +409,14 @@ class Memo {
 
   // Give back what a large load grew, so an idle thread holds little.
   void trim(std::size_t max_slots) {
-    if (dense_.capacity() > max_slots) std::vector<Slot>().swap(dense_);
+    if (dense_.capacity() > max_slots) std::vector<Cell>().swap(dense_);
     sparse_.clear();
   }
 
  private:
   void grow_dense(std::uint64_t index) {
-    Slot empty;
-    empty.tag = absent;
     const std::size_t new_size = index + 1;  // the vector's own growth keeps this amortized
-    dense_.resize(new_size, empty);
+    dense_.resize(new_size, absent);
     // Entries stored sparsely before the dense range reached them move into it (the map is
     // ordered, so only those entries are visited).
     while (!sparse_.empty() && sparse_.begin()->first < new_size) {
@@ -397,8 +425,8 @@ class Memo {
     }
   }
 
-  std::vector<Slot> dense_;
-  std::map<std::uint64_t, Slot> sparse_;
+  std::vector<Cell> dense_;
+  std::map<std::uint64_t, Cell> sparse_;
   std::size_t count_ = 0;
 };
 
@@ -410,7 +438,7 @@ class Machine {
  public:
   // `shared_heap` (an Unpickler's region) is used instead of a new region, and then the memo is
   // kept too: like CPython's Unpickler, later loads may refer to what earlier ones memoized.
-  Machine(Input& input, const ReadOptions& options, Memo& memo, std::vector<Slot>& stack,
+  Machine(Input& input, const ReadOptions& options, Memo& memo, std::vector<Cell>& stack,
           std::vector<std::size_t>& marks, Heap* shared_heap,
           const std::shared_ptr<const void>* input_owner = nullptr)
       : in_(input), options_(options), limits_(options.limits), memo_(memo), stack_(stack),
@@ -419,7 +447,9 @@ class Machine {
     marks_.clear();
     sp_ = 0;
     if (stack_.size() < 64) stack_.resize(64);
-    update_push_limit();
+    stack_base_ = stack_.data();
+    stack_capacity_ = stack_.size();
+    marks_changed();
     pickle_start_ = in_.position();
     if (shared_heap != nullptr) {
       detail::retain(shared_heap);
@@ -445,13 +475,13 @@ class Machine {
  private:
   // --- errors ----------------------------------------------------------------------------------
   [[noreturn]] void fail(PyExc python_class, const std::string& message) const {
-    throw UnpicklingError(python_class, message, op_offset_ - pickle_start_, op_);
+    throw UnpicklingError(python_class, message, offset(), op_);
   }
   [[noreturn]] void fail_limit(std::string_view limit, const std::string& message,
                                PyExc python_class = PyExc::UnpicklingError) const {
-    throw LimitError(limit, message, op_offset_ - pickle_start_, op_, python_class);
+    throw LimitError(limit, message, offset(), op_, python_class);
   }
-  std::size_t offset() const noexcept { return op_offset_ - pickle_start_; }
+  std::size_t offset() const noexcept { return in_.op_position() - pickle_start_; }
   // Asks the policy (if any) about a call; false when the call must stay inert (not folded).
   bool call_allowed(Slot callable, CallKind kind) {
     if (policy_ == nullptr) return true;
@@ -501,38 +531,52 @@ class Machine {
   }
 
   // --- stack -----------------------------------------------------------------------------------
-  std::size_t fence() const noexcept { return marks_.empty() ? 0 : marks_.back(); }
+  // The stack position below which the topmost mark fences items off (0 without a mark).
+  std::size_t fence() const noexcept { return fence_; }
 
-  [[gnu::always_inline]] void push(Slot s) {
-    if (sp_ == push_limit_) grow_stack();
-    stack_[sp_++] = s;
+  // The stack holds cells, as containers do: building a list, tuple or dict from it copies them.
+  [[gnu::always_inline]] void push_cell(Cell c) {
+    if (sp_ == push_limit_) [[unlikely]] grow_stack();
+    stack_base_[sp_++] = c;
   }
-  [[gnu::always_inline]] Slot pop() {
-    if (sp_ <= fence()) underflow();
-    return stack_[--sp_];
+  [[gnu::always_inline]] void push(Slot s) { push_cell(detail::pack(heap(), s)); }
+  // BININT, BININT1, BININT2: 32 bits fit a cell.
+  [[gnu::always_inline]] void push_int32(std::int64_t v) { push_cell(Cell::inline_int(v)); }
+  [[gnu::always_inline]] Cell pop_cell() {
+    if (sp_ <= fence_) [[unlikely]] underflow();
+    return stack_base_[--sp_];
   }
-  [[gnu::always_inline]] Slot& top() {
-    if (sp_ <= fence()) underflow();
-    return stack_[sp_ - 1];
+  [[gnu::always_inline]] Slot pop() { return detail::load(pop_cell()); }
+  [[gnu::always_inline]] Cell top_cell() {
+    if (sp_ <= fence_) [[unlikely]] underflow();
+    return stack_base_[sp_ - 1];
   }
+  [[gnu::always_inline]] Slot top() { return detail::load(top_cell()); }
+  void replace_top(Slot s) { stack_base_[sp_ - 1] = detail::pack(heap(), s); }
   // Pops the topmost mark (CPython's marker()): its position, with the fence moved down.
   std::size_t marker() {
-    if (marks_.empty()) fail(PyExc::UnpicklingError, "could not find MARK");
+    if (marks_.empty()) [[unlikely]] fail(PyExc::UnpicklingError, "could not find MARK");
     std::size_t mark = marks_.back();
     marks_.pop_back();
-    update_push_limit();
+    marks_changed();
     return mark;
   }
-  void update_push_limit() noexcept {
+  // After the marks or the stack's storage changed: the cached fence and push limit.
+  void marks_changed() noexcept {
+    fence_ = marks_.empty() ? 0 : marks_.back();
     std::size_t limit = std::min(limits_.max_stack, limits_.max_depth);
     limit = limit > marks_.size() ? limit - marks_.size() : 0;
-    push_limit_ = std::min(limit, stack_.size());
+    push_limit_ = std::min(limit, stack_capacity_);
   }
   [[gnu::noinline]] void grow_stack() {
     const std::size_t limit = std::min(limits_.max_stack, limits_.max_depth);
     if (sp_ + marks_.size() >= limit) stack_limit_reached();
-    if (sp_ == stack_.size()) stack_.resize(std::max<std::size_t>(stack_.size() * 2, 64));
-    update_push_limit();
+    if (sp_ == stack_capacity_) {
+      stack_.resize(stack_capacity_ * 2);
+      stack_base_ = stack_.data();
+      stack_capacity_ = stack_.size();
+    }
+    marks_changed();
   }
   [[noreturn]] void stack_limit_reached() const {
     if (limits_.max_depth < limits_.max_stack) {
@@ -712,8 +756,8 @@ class Machine {
   [[noreturn]] void invalid_int_literal(std::string_view text, int base);
   void do_append(std::size_t x);
   void do_setitems(std::size_t x);
-  void extend_list(Slot list, const Slot* items, std::size_t n);
-  void extend_bytearray(Slot target, const Slot* items, std::size_t n);
+  void extend_list(Slot list, const Cell* items, std::size_t n);
+  void extend_bytearray(Slot target, const Cell* items, std::size_t n);
   void set_item(Slot target, Slot key, Slot value);
   void build_builtin(Slot inst, Slot state);
   std::optional<Slot> fold_reduction(Slot callable, Slot args);
@@ -733,10 +777,14 @@ class Machine {
   const ReadOptions& options_;
   const Limits& limits_;
   Memo& memo_;
-  std::vector<Slot>& stack_;
+  std::vector<Cell>& stack_;
   std::vector<std::size_t>& marks_;
   std::size_t sp_ = 0;
   std::size_t push_limit_ = 0;
+  std::size_t fence_ = 0;
+  Cell* stack_base_ = nullptr;
+  std::size_t stack_capacity_ = 0;
+
   Heap* heap_ = nullptr;  // the region created for this load (our reference)
   Heap* root_ = nullptr;  // its union-find root, where allocation happens
   std::size_t nodes_ = 0;
@@ -768,7 +816,6 @@ class Machine {
   };
   HashWorkMeter hash_work_meter_{*this};
   int proto_ = 0;
-  std::size_t op_offset_ = 0;
   std::size_t pickle_start_ = 0;
   std::uint8_t op_ = 0;
   std::uint8_t previous_op_ = 0;
@@ -795,12 +842,12 @@ class Machine {
 Value Machine::run() {
   while (true) {
     if (root_->allocated_bytes > alloc_checkpoint_) check_alloc();
-    op_offset_ = in_.position();
     const int next = in_.next_opcode();
-    if (next < 0) {
+    if (next < 0) [[unlikely]] {
       if (in_.capped()) shortage(Input::Shortage::input_cap);
+      const std::size_t at = offset();
       in_.end_pickle();
-      throw UnpicklingError(PyExc::EOFError, "Ran out of input", op_offset_ - pickle_start_);
+      throw UnpicklingError(PyExc::EOFError, "Ran out of input", at);
     }
     previous_op_ = op_;
     op_ = static_cast<std::uint8_t>(next);
@@ -816,11 +863,11 @@ Value Machine::run() {
       case Op::DUP: op_dup(); break;
       case Op::FLOAT: op_float(); break;
       case Op::INT: op_int(); break;
-      case Op::BININT: push(int_slot(static_cast<std::int32_t>(read_le(read(4), 4)))); break;
-      case Op::BININT1: push(int_slot(static_cast<unsigned char>(*read(1)))); break;
+      case Op::BININT: push_int32(static_cast<std::int32_t>(read_le(read(4), 4))); break;
+      case Op::BININT1: push_int32(static_cast<unsigned char>(*read(1))); break;
       case Op::LONG: op_long_text(); break;
-      case Op::BININT2: push(int_slot(static_cast<std::int64_t>(read_le(read(2), 2)))); break;
-      case Op::NONE: push(Slot()); break;
+      case Op::BININT2: push_int32(static_cast<std::int64_t>(read_le(read(2), 2))); break;
+      case Op::NONE: push_cell(Cell()); break;
       case Op::PERSID: op_persid(); break;
       case Op::BINPERSID: op_binpersid(); break;
       case Op::REDUCE: op_reduce(); break;
@@ -858,8 +905,8 @@ Value Machine::run() {
       case Op::TUPLE1: op_tuple_n(1); break;
       case Op::TUPLE2: op_tuple_n(2); break;
       case Op::TUPLE3: op_tuple_n(3); break;
-      case Op::NEWTRUE: push(bool_slot(true)); break;
-      case Op::NEWFALSE: push(bool_slot(false)); break;
+      case Op::NEWTRUE: push_cell(Cell::boolean(true)); break;
+      case Op::NEWFALSE: push_cell(Cell::boolean(false)); break;
       case Op::LONG1: op_counted_long(1); break;
       case Op::LONG4: op_counted_long(4); break;
       case Op::BINBYTES: op_binbytes(4, Tag::bytes); break;
@@ -1106,15 +1153,14 @@ void Machine::op_next_buffer() {
 }
 
 void Machine::op_readonly_buffer() {
-  Slot& target = top();
+  const Slot target = top();
   switch (target.tag) {
     case Tag::buffer: {
       const auto& buffer = detail::node<detail::BufferNode>(target);
       if (!buffer.readonly) {
         // CPython replaces a writable buffer with a read-only view: a new object.
         count_nodes();
-        Slot view = detail::make_buffer(heap(), buffer.data, buffer.size, buffer.index, true);
-        target = view;
+        replace_top(detail::make_buffer(heap(), buffer.data, buffer.size, buffer.index, true));
       }
       return;
     }
@@ -1134,13 +1180,13 @@ void Machine::op_mark() {
   const std::size_t limit = std::min(limits_.max_stack, limits_.max_depth);
   if (sp_ + marks_.size() + 1 > limit) stack_limit_reached();
   marks_.push_back(sp_);
-  update_push_limit();
+  marks_changed();
 }
 
 void Machine::op_pop() {
   if (!marks_.empty() && marks_.back() == sp_) {
     marks_.pop_back();  // a mark on top is what POP removes
-    update_push_limit();
+    marks_changed();
   } else if (previous_op_ == static_cast<std::uint8_t>(Op::REDUCE)) {
     record_state_setter(pop());
   } else {
@@ -1163,14 +1209,12 @@ void Machine::record_state_setter(Slot popped) {
 
 void Machine::op_pop_mark() { sp_ = marker(); }
 
-void Machine::op_dup() {
-  Slot s = top();
-  push(s);
-}
+void Machine::op_dup() { push_cell(top_cell()); }
 
 Slot Machine::tuple_from(std::size_t start) {
   if (start < fence()) underflow();
-  Slot tuple = new_seq(Tag::tuple, stack_.data() + start, sp_ - start);
+  count_nodes();
+  Slot tuple = detail::make_seq_cells(heap(), Tag::tuple, stack_base_ + start, sp_ - start);
   sp_ = start;
   return tuple;
 }
@@ -1184,7 +1228,8 @@ void Machine::op_tuple() { push(tuple_from(marker())); }
 
 void Machine::op_list() {
   const std::size_t start = marker();
-  Slot list = new_seq(Tag::list, stack_.data() + start, sp_ - start);
+  count_nodes();
+  Slot list = detail::make_seq_cells(heap(), Tag::list, stack_base_ + start, sp_ - start);
   sp_ = start;
   push(list);
 }
@@ -1195,9 +1240,7 @@ void Machine::op_dict() {
   if (n % 2 != 0) fail(PyExc::UnpicklingError, "odd number of items for DICT");
   Slot dict = new_dict(Tag::dict, n / 2);
   auto& node = detail::node<detail::DictNode>(dict);
-  value_op([&] {
-    for (std::size_t i = start; i < sp_; i += 2) detail::dict_set(heap(), node, stack_[i], stack_[i + 1]);
-  });
+  value_op([&] { detail::dict_update_cells(heap(), node, stack_base_ + start, n / 2); });
   sp_ = start;
   push(dict);
 }
@@ -1206,9 +1249,7 @@ void Machine::op_frozenset() {
   const std::size_t start = marker();
   Slot set = new_dict(Tag::frozenset, sp_ - start);
   auto& node = detail::node<detail::DictNode>(set);
-  value_op([&] {
-    for (std::size_t i = start; i < sp_; ++i) detail::set_add(heap(), node, stack_[i]);
-  });
+  value_op([&] { detail::set_update_cells(heap(), node, stack_base_ + start, sp_ - start); });
   sp_ = start;
   push(set);
 }
@@ -1234,24 +1275,24 @@ std::int64_t Machine::byte_value(Slot item) {
   return v;
 }
 
-void Machine::extend_list(Slot list, const Slot* items, std::size_t n) {
+void Machine::extend_list(Slot list, const Cell* items, std::size_t n) {
   auto& seq = detail::node<detail::SeqNode>(list);
   if (seq.size == 0 && seq.capacity < n &&
       seq.items + seq.capacity != static_cast<const void*>(heap().cursor)) {
     // The first batch of a list is usually all of it (APPENDS of a whole list, or the single
     // APPEND of a one-item list): allocate exactly, where growth would round up to 8 slots. (A list
     // whose inline items end at the arena top is extended in place by seq_extend instead.)
-    auto* array = static_cast<detail::Cell*>(heap().allocate(n * sizeof(detail::Cell), alignof(detail::Cell)));
+    auto* array = static_cast<Cell*>(heap().allocate(n * sizeof(Cell), alignof(Cell)));
+    std::memcpy(static_cast<void*>(array), items, n * sizeof(Cell));
     seq.items = array;
-    detail::pack_into(heap(), array, items, n);
     seq.capacity = n;
     seq.size = n;
     return;
   }
-  detail::seq_extend(heap(), seq, items, n);
+  detail::seq_extend_cells(heap(), seq, items, n);
 }
 
-void Machine::extend_bytearray(Slot target, const Slot* items, std::size_t n) {
+void Machine::extend_bytearray(Slot target, const Cell* items, std::size_t n) {
   // bytearray.extend(list): every item must be an int in range(256). The bytes grow in place,
   // geometrically, so a run of single APPENDs stays linear.
   auto& node = detail::node<detail::BytearrayNode>(target);
@@ -1264,7 +1305,9 @@ void Machine::extend_bytearray(Slot target, const Slot* items, std::size_t n) {
     node.capacity = capacity;
   }
   char* data = const_cast<char*>(node.data);
-  for (std::size_t i = 0; i < n; ++i) data[node.size + i] = static_cast<char>(byte_value(items[i]));
+  for (std::size_t i = 0; i < n; ++i) {
+    data[node.size + i] = static_cast<char>(byte_value(detail::load(items[i])));
+  }
   node.size = needed;
 }
 
@@ -1272,8 +1315,8 @@ void Machine::extend_bytearray(Slot target, const Slot* items, std::size_t n) {
 void Machine::do_append(std::size_t x) {
   if (x > sp_ || x <= fence()) underflow();
   if (x == sp_) return;
-  const Slot target = stack_[x - 1];
-  const Slot* items = stack_.data() + x;
+  const Slot target = detail::load(stack_base_[x - 1]);
+  const Cell* items = stack_base_ + x;
   const std::size_t n = sp_ - x;
   switch (target.tag) {
     case Tag::list: extend_list(target, items, n); break;
@@ -1281,7 +1324,7 @@ void Machine::do_append(std::size_t x) {
     case Tag::object: {
       auto& object = detail::node<detail::ObjectNode>(target);
       for (std::size_t i = 0; i < n; ++i) {
-        detail::object_add_op(heap(), object, ObjectOp::append, items[i], Slot());
+        detail::object_add_op(heap(), object, ObjectOp::append, detail::load(items[i]), Slot());
       }
       break;
     }
@@ -1364,17 +1407,19 @@ void Machine::do_setitems(std::size_t x) {
   if (x > sp_ || x <= fence()) underflow();
   if (x == sp_) return;
   if ((sp_ - x) % 2 != 0) fail(PyExc::UnpicklingError, "odd number of items for SETITEMS");
-  const Slot target = stack_[x - 1];
+  const Slot target = detail::load(stack_base_[x - 1]);
   if (target.tag == Tag::dict) {
     // One table resize for the batch instead of one per doubling (each leaves its old table in the
     // arena). Keys repeated in the batch may leave some room unused.
     value_op([&] {
-      detail::dict_update(heap(), detail::node<detail::DictNode>(target), stack_.data() + x, (sp_ - x) / 2);
+      detail::dict_update_cells(heap(), detail::node<detail::DictNode>(target), stack_base_ + x, (sp_ - x) / 2);
     });
     sp_ = x;
     return;
   }
-  for (std::size_t i = x; i + 1 < sp_; i += 2) set_item(target, stack_[i], stack_[i + 1]);
+  for (std::size_t i = x; i + 1 < sp_; i += 2) {
+    set_item(target, detail::load(stack_base_[i]), detail::load(stack_base_[i + 1]));
+  }
   sp_ = x;
 }
 
@@ -1389,17 +1434,17 @@ void Machine::op_additems() {
   const std::size_t mark = marker();
   if (mark > sp_ || mark <= fence()) underflow();
   if (mark == sp_) return;
-  const Slot target = stack_[mark - 1];
+  const Slot target = detail::load(stack_base_[mark - 1]);
   switch (target.tag) {
     case Tag::set: {
       auto& set = detail::node<detail::DictNode>(target);
-      value_op([&] { detail::set_update(heap(), set, stack_.data() + mark, sp_ - mark); });
+      value_op([&] { detail::set_update_cells(heap(), set, stack_base_ + mark, sp_ - mark); });
       break;
     }
     case Tag::object: {
       auto& object = detail::node<detail::ObjectNode>(target);
       for (std::size_t i = mark; i < sp_; ++i) {
-        detail::object_add_op(heap(), object, ObjectOp::additem, stack_[i], Slot());
+        detail::object_add_op(heap(), object, ObjectOp::additem, detail::load(stack_base_[i]), Slot());
       }
       break;
     }
@@ -1422,7 +1467,7 @@ void Machine::check_memo_limits(std::uint64_t index) {
 }
 
 void Machine::op_put(std::uint64_t index) {
-  const Slot value = top();
+  const Cell value = top_cell();
   check_memo_limits(index);
   if (memo_.put(index, value) && memo_.count() > limits_.max_memo_entries) {
     fail_limit("max_memo_entries", "more than Limits::max_memo_entries (" +
@@ -1431,16 +1476,20 @@ void Machine::op_put(std::uint64_t index) {
 }
 
 void Machine::op_memoize() {
-  top();
+  const Cell value = top_cell();
+  if (memo_.count() < limits_.max_memo_entries && memo_.count() < limits_.max_memo_index &&
+      memo_.append(value)) [[likely]] {
+    return;
+  }
   op_put(memo_.count());
 }
 
 void Machine::op_get(std::uint64_t index) {
-  const Slot* value = memo_.get(index);
+  const Cell* value = memo_.get(index);
   if (value == nullptr) {
     fail(PyExc::UnpicklingError, "Memo value not found at index " + std::to_string(index));
   }
-  push(*value);
+  push_cell(*value);
 }
 
 // GET/PUT's decimal argument: PyLong_FromString(base 10) then PyLong_AsSsize_t.
@@ -1606,7 +1655,7 @@ std::optional<Slot> Machine::fold_reduction(Slot callable, Slot args) {
       const auto& items = detail::node<detail::SeqNode>(argv[0]);
       Slot set = new_dict(tag, items.size);
       auto& node = detail::node<detail::DictNode>(set);
-      value_op([&] { detail::set_update(heap(), node, items.items, items.size); });
+      value_op([&] { detail::set_update_cells(heap(), node, items.items, items.size); });
       return set;
     }
     if (name == "bytearray") {
@@ -1722,8 +1771,8 @@ void Machine::build_builtin(Slot inst, Slot state) {
 
 void Machine::op_build() {
   if (sp_ < fence() + 2) underflow();
-  const Slot state = stack_[--sp_];
-  const Slot inst = stack_[sp_ - 1];
+  const Slot state = detail::load(stack_base_[--sp_]);
+  const Slot inst = detail::load(stack_base_[sp_ - 1]);
   switch (inst.tag) {
     case Tag::object:
       detail::object_add_op(heap(), detail::node<detail::ObjectNode>(inst), ObjectOp::build, state, Slot());
@@ -1800,7 +1849,7 @@ void Machine::op_frame() {
 
 // ---- running a load -----------------------------------------------------------------------------
 
-Value run_load(Input& input, const ReadOptions& options, Memo& memo, std::vector<Slot>& stack,
+Value run_load(Input& input, const ReadOptions& options, Memo& memo, std::vector<Cell>& stack,
                std::vector<std::size_t>& marks, Heap* shared_heap = nullptr,
                const std::shared_ptr<const void>* input_owner = nullptr) {
   Machine machine(input, options, memo, stack, marks, shared_heap, input_owner);
@@ -1825,7 +1874,7 @@ struct Unpickler::State {
   ReadOptions options;
   Input input;
   Memo memo;  // kept across load() calls, as CPython's Unpickler keeps its memo
-  std::vector<Slot> stack;
+  std::vector<Cell> stack;
   std::vector<std::size_t> marks;
   Heap* heap = Heap::create();  // the region of everything loaded (the memo points into it)
 
@@ -1861,7 +1910,7 @@ namespace {
 // faulted in from the system on every call, which costs more than a small pickle's whole load.
 struct LoadScratch {
   Memo memo;
-  std::vector<Slot> stack;
+  std::vector<Cell> stack;
   std::vector<std::size_t> marks;
   bool in_use = false;
 };
@@ -1872,7 +1921,7 @@ constexpr std::size_t max_kept_scratch_slots = std::size_t{1} << 21;
 
 void trim(LoadScratch& scratch) {
   scratch.memo.trim(max_kept_scratch_slots);
-  if (scratch.stack.capacity() > max_kept_scratch_slots) std::vector<Slot>().swap(scratch.stack);
+  if (scratch.stack.capacity() > max_kept_scratch_slots) std::vector<Cell>().swap(scratch.stack);
   if (scratch.marks.capacity() > max_kept_scratch_slots) std::vector<std::size_t>().swap(scratch.marks);
 }
 

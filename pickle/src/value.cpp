@@ -475,6 +475,12 @@ Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count) {
   return node_slot(tag, node);
 }
 
+Slot make_seq_cells(Heap& heap, Tag tag, const Cell* items, std::size_t count) {
+  const Slot slot = make_seq(heap, tag, nullptr, count);
+  if (count != 0) std::memcpy(static_cast<void*>(node<SeqNode>(slot).items), items, count * sizeof(Cell));
+  return slot;
+}
+
 namespace {
 
 void seq_reserve(Heap& heap, SeqNode& seq, std::size_t needed) {
@@ -509,6 +515,13 @@ void seq_extend(Heap& heap, SeqNode& seq, const Slot* items, std::size_t count) 
   if (count == 0) return;
   seq_reserve(heap, seq, seq.size + count);
   pack_into(heap, seq.items + seq.size, items, count);
+  seq.size += count;
+}
+
+void seq_extend_cells(Heap& heap, SeqNode& seq, const Cell* items, std::size_t count) {
+  if (count == 0) return;
+  seq_reserve(heap, seq, seq.size + count);
+  std::memcpy(static_cast<void*>(seq.items + seq.size), items, count * sizeof(Cell));
   seq.size += count;
 }
 
@@ -883,18 +896,33 @@ void dict_reserve(Heap& heap, DictNode& dict, std::size_t additional) {
 
 namespace {
 
-// Inserts `count` keys (key_at(i), value_at(i)) after one reserve, so that the index keeps its width
-// and the loop probes it through a pointer of the right type.
-template <class KeyAt, class ValueAt>
-void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite, KeyAt&& key_at,
-                  ValueAt&& value_at) {
+// The hash of a key given as a cell (a reader's stack holds cells): as key_hash, without unpacking
+// the common kinds.
+[[gnu::always_inline]] inline std::uint64_t cell_key_hash(Cell key) {
+  switch (key.tag()) {
+    case Tag::small_int: return hash_int64(key.inline_int_value());
+    case Tag::str:
+    case Tag::bytes: return hash_string(*static_cast<const StringNode*>(key.pointer()));
+    default: return slot_hash(load(key));
+  }
+}
+
+struct Insertion {
+  Cell key;
+  std::uint64_t hash;
+  Cell value;
+};
+
+// Inserts `count` entries (entry_at(i) gives each, hashed before it is stored) after one reserve,
+// so that the index keeps its width and the loop probes it through a pointer of the right type.
+template <class EntryAt>
+void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite, EntryAt&& entry_at) {
   if (count == 0) return;
   dict_reserve(heap, table, count);
   if (table.capacity < table.size + count) {  // more than the index can count: one at a time
     for (std::size_t i = 0; i < count; ++i) {
-      const Slot key = key_at(i);
-      const std::uint64_t hash = key_hash(key);
-      table_insert(heap, table, pack(heap, key), hash, pack(heap, value_at(i)), overwrite);
+      const Insertion e = entry_at(i);
+      table_insert(heap, table, e.key, e.hash, e.value, overwrite);
     }
     return;
   }
@@ -902,17 +930,14 @@ void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite
     using Index = std::remove_pointer_t<decltype(positions)>;
     const std::size_t mask = table.index_mask;
     for (std::size_t n = 0; n < count; ++n) {
-      const Slot key_slot = key_at(n);
-      const std::uint64_t hash = key_hash(key_slot);
-      const Cell key = pack(heap, key_slot);
-      const Cell value = pack(heap, value_at(n));
-      std::size_t i = hash & mask;
-      std::uint64_t perturb = hash;
+      const Insertion e = entry_at(n);
+      std::size_t i = e.hash & mask;
+      std::uint64_t perturb = e.hash;
       std::size_t steps = 0;
       DictEntry* found = nullptr;
       while (const std::uint32_t position = positions[i]) {
         DictEntry& entry = table.entries[position - 1];
-        if (keys_match(entry.key, key, hash)) {
+        if (keys_match(entry.key, e.key, e.hash)) {
           found = &entry;
           break;
         }
@@ -925,10 +950,10 @@ void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite
       }
       if (steps != 0) WorkMeter::charge(steps);
       if (found != nullptr) {
-        if (overwrite) found->value = value;
+        if (overwrite) found->value = e.value;
         continue;
       }
-      table.entries[table.size] = DictEntry{key, value};
+      table.entries[table.size] = DictEntry{e.key, e.value};
       positions[i] = static_cast<Index>(++table.size);
     }
   });
@@ -937,21 +962,29 @@ void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite
 }  // namespace
 
 void dict_update(Heap& heap, DictNode& dict, const Slot* pairs, std::size_t pair_count) {
-  insert_batch(
-      heap, dict, pair_count, true, [pairs](std::size_t i) { return pairs[2 * i]; },
-      [pairs](std::size_t i) { return pairs[2 * i + 1]; });
+  insert_batch(heap, dict, pair_count, true, [&](std::size_t i) {
+    const std::uint64_t hash = key_hash(pairs[2 * i]);  // before anything is stored
+    return Insertion{pack(heap, pairs[2 * i]), hash, pack(heap, pairs[2 * i + 1])};
+  });
+}
+
+void dict_update_cells(Heap& heap, DictNode& dict, const Cell* pairs, std::size_t pair_count) {
+  insert_batch(heap, dict, pair_count, true, [pairs](std::size_t i) {
+    return Insertion{pairs[2 * i], cell_key_hash(pairs[2 * i]), pairs[2 * i + 1]};
+  });
 }
 
 void set_update(Heap& heap, DictNode& set, const Slot* items, std::size_t count) {
-  insert_batch(
-      heap, set, count, false, [items](std::size_t i) { return items[i]; },
-      [](std::size_t) { return Slot(); });
+  insert_batch(heap, set, count, false, [&](std::size_t i) {
+    const std::uint64_t hash = key_hash(items[i]);
+    return Insertion{pack(heap, items[i]), hash, Cell()};
+  });
 }
 
-void set_update(Heap& heap, DictNode& set, const Cell* items, std::size_t count) {
-  insert_batch(
-      heap, set, count, false, [items](std::size_t i) { return load(items[i]); },
-      [](std::size_t) { return Slot(); });
+void set_update_cells(Heap& heap, DictNode& set, const Cell* items, std::size_t count) {
+  insert_batch(heap, set, count, false, [items](std::size_t i) {
+    return Insertion{items[i], cell_key_hash(items[i]), Cell()};
+  });
 }
 
 void dict_set(Heap& heap, DictNode& dict, Slot key, Slot value) {

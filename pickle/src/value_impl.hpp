@@ -75,7 +75,10 @@ class Cell {
   friend constexpr bool operator==(Cell a, Cell b) noexcept { return a.bits_ == b.bits_; }
 
  private:
-  std::uint64_t bits_ = 0;
+  // unsigned long long, not std::uint64_t (unsigned long, like std::size_t): a store into a
+  // container or the reader's stack then cannot alias the size_t counters around it, which the
+  // compiler would otherwise reload after every store.
+  unsigned long long bits_ = 0;
 };
 static_assert(sizeof(Cell) == 8);
 static_assert(static_cast<int>(Tag::none) == 0, "a zero Cell is None");
@@ -263,8 +266,10 @@ Slot make_string_view(Heap& heap, const char* data, std::size_t size, Tag tag);
 // A tuple or list of `count` items packed from `items`, or of None when items is null (the caller
 // stores the cells).
 Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count);
+Slot make_seq_cells(Heap& heap, Tag tag, const Cell* items, std::size_t count);  // cells of this region
 void seq_append(Heap& heap, SeqNode& seq, Slot item);
 void seq_extend(Heap& heap, SeqNode& seq, const Slot* items, std::size_t count);
+void seq_extend_cells(Heap& heap, SeqNode& seq, const Cell* items, std::size_t count);
 // Packs count slots into cells (boxing into heap what needs a box).
 void pack_into(Heap& heap, Cell* cells, const Slot* slots, std::size_t count);
 Slot make_dict(Heap& heap, Tag tag = Tag::dict, std::size_t capacity = 0);  // dict/set/frozenset
@@ -277,9 +282,10 @@ void dict_set(Heap& heap, DictNode& dict, Slot key, Slot value);
 void set_add(Heap& heap, DictNode& set, Slot key);
 // dict_set of pairs[0]: pairs[1], pairs[2]: pairs[3], … in order, the table resized at most once.
 void dict_update(Heap& heap, DictNode& dict, const Slot* pairs, std::size_t pair_count);
+void dict_update_cells(Heap& heap, DictNode& dict, const Cell* pairs, std::size_t pair_count);
 // set_add of each item in order, the table resized at most once.
 void set_update(Heap& heap, DictNode& set, const Slot* items, std::size_t count);
-void set_update(Heap& heap, DictNode& set, const Cell* items, std::size_t count);
+void set_update_cells(Heap& heap, DictNode& set, const Cell* items, std::size_t count);
 const DictEntry* dict_find(const DictNode& dict, Slot key);  // throws UnhashableError
 Slot make_global(Heap& heap, Slot module, Slot name);
 Slot make_object(Heap& heap, ObjectForm form, Slot callable, Slot args, Slot kwargs);
