@@ -748,27 +748,76 @@ bool matches_lookup(Cell stored, Slot key, std::uint64_t hash) {
   return stored_key_hash(stored) == hash && slot_equal(load(stored), key);
 }
 
-template <class Index>
-void index_insert(Index* index, std::size_t mask, std::uint64_t hash, std::uint32_t position,
+// A table's index, as positions (entry position + 1; 0 empty) of one width. 4-byte slots of tables
+// up to 2**24 slots also hold bits 24-31 of the key's hash above the position (the kept hash's top
+// byte; a slot of such a table is chosen by bits 0-23 of the hash first), so that probing
+// reads nothing but the slot for a key that cannot be there (255 times in 256): in a large table
+// the slot, the kept hash and the entry are three cache misses.
+template <class T, bool Tagged>
+struct Positions {
+  T* slots;
+  static constexpr std::uint32_t position_mask = Tagged ? 0xFFFFFFu : ~std::uint32_t{0};
+  static constexpr std::uint32_t tag_of(std::uint64_t hash) noexcept {
+    return Tagged ? static_cast<std::uint32_t>(hash) & ~position_mask : 0;
+  }
+  std::uint32_t at(std::size_t i) const noexcept { return static_cast<std::uint32_t>(slots[i]) & position_mask; }
+  bool occupied(std::size_t i) const noexcept { return slots[i] != 0; }
+  // Whether the key at slot i may have this hash (the tag, where slots have one, matches).
+  bool tag_matches(std::size_t i, std::uint64_t hash) const noexcept {
+    return !Tagged || (static_cast<std::uint32_t>(slots[i]) & ~position_mask) == tag_of(hash);
+  }
+  void set(std::size_t i, std::uint32_t position, std::uint64_t hash) noexcept {
+    slots[i] = static_cast<T>(position | tag_of(hash));
+  }
+};
+
+constexpr std::size_t max_tagged_index = std::size_t{1} << 24;
+
+// Calls f with the table's index as the Positions view of its width.
+template <class F>
+decltype(auto) with_index(const DictNode& dict, F&& f) {
+  switch (index_width(dict.index_mask)) {
+    case 1: return f(Positions<std::uint8_t, false>{static_cast<std::uint8_t*>(dict.index)});
+    case 2: return f(Positions<std::uint16_t, false>{static_cast<std::uint16_t*>(dict.index)});
+    default:
+      if (dict.index_mask < max_tagged_index) {
+        return f(Positions<std::uint32_t, true>{static_cast<std::uint32_t*>(dict.index)});
+      }
+      return f(Positions<std::uint32_t, false>{static_cast<std::uint32_t*>(dict.index)});
+  }
+}
+
+// The hash a table places and probes a key by: the full hash in small tables, its low 32 bits in
+// those that keep DictNode::hashes.
+inline std::uint64_t placement_hash(const DictNode& table, std::uint64_t hash) noexcept {
+  return table.hashes != nullptr ? static_cast<std::uint32_t>(hash) : hash;
+}
+
+// The entry position (1-based) at slot i if its key may have this hash, else 0: the slot's tag or
+// the table's kept hash says it cannot.
+template <class P>
+std::uint32_t candidate_at(const DictNode& table, P positions, std::size_t i, std::uint64_t hash) noexcept {
+  if (!positions.tag_matches(i, hash)) return 0;
+  const std::uint32_t position = positions.at(i);
+  if (table.hashes != nullptr && table.hashes[position - 1] != static_cast<std::uint32_t>(hash)) return 0;
+  return position;
+}
+
+// Places `position` at the first free slot of the probe sequence of `hash` (the full hash; the
+// table's placement hash decides the slots).
+template <class P>
+void index_insert(const DictNode& table, P positions, std::uint64_t hash, std::uint32_t position,
                   std::size_t& steps) noexcept {
-  std::size_t i = hash & mask;
-  std::uint64_t perturb = hash;
-  while (index[i] != 0) {
+  const std::size_t mask = table.index_mask;
+  const std::uint64_t placed = placement_hash(table, hash);
+  std::size_t i = placed & mask;
+  std::uint64_t perturb = placed;
+  while (positions.occupied(i)) {
     perturb >>= 5;
     i = (i * 5 + perturb + 1) & mask;
     ++steps;
   }
-  index[i] = static_cast<Index>(position);
-}
-
-// Calls f with the table's index as a pointer to its position type.
-template <class F>
-decltype(auto) with_index(const DictNode& dict, F&& f) {
-  switch (index_width(dict.index_mask)) {
-    case 1: return f(static_cast<std::uint8_t*>(dict.index));
-    case 2: return f(static_cast<std::uint16_t*>(dict.index));
-    default: return f(static_cast<std::uint32_t*>(dict.index));
-  }
+  positions.set(i, position, hash);
 }
 
 void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
@@ -782,36 +831,57 @@ void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
   auto* entries = allocate_array<DictEntry>(heap, capacity);
   void* index = heap.allocate(index_size * width, width);
   std::memset(index, 0, index_size * width);
+  std::uint32_t* hashes = nullptr;
+  if (width > 1) {
+    hashes = allocate_array<std::uint32_t>(heap, capacity);
+    for (std::size_t i = 0; i < dict.size; ++i) {
+      hashes[i] = dict.hashes != nullptr ? dict.hashes[i]
+                                         : static_cast<std::uint32_t>(stored_key_hash(dict.entries[i].key));
+    }
+  }
   if (dict.size != 0) std::memcpy(static_cast<void*>(entries), dict.entries, dict.size * sizeof(DictEntry));
   dict.entries = entries;
   dict.capacity = capacity;
   dict.index = index;
   dict.index_mask = index_size - 1;
+  dict.hashes = hashes;
   std::size_t steps = 0;
-  with_index(dict, [&](auto* positions) {
+  with_index(dict, [&](auto positions) {
     for (std::size_t i = 0; i < dict.size; ++i) {
-      index_insert(positions, dict.index_mask, stored_key_hash(entries[i].key),
-                   static_cast<std::uint32_t>(i + 1), steps);
+      const std::uint64_t h = hashes != nullptr ? hashes[i] : stored_key_hash(entries[i].key);
+      index_insert(dict, positions, h, static_cast<std::uint32_t>(i + 1), steps);
     }
   });
   if (steps != 0) WorkMeter::charge(steps);
 }
 
+// Stores a new entry at the end and its position at index slot i.
+template <class P>
+void append_entry(DictNode& dict, P positions, std::size_t i, Cell key, Cell value, std::uint64_t hash) {
+  dict.entries[dict.size] = DictEntry{key, value};
+  if (dict.hashes != nullptr) dict.hashes[dict.size] = static_cast<std::uint32_t>(hash);
+  ++dict.size;
+  positions.set(i, static_cast<std::uint32_t>(dict.size), hash);
+}
+
 // The entry whose key matches (match(entry_key) is true), or null; then `empty` is the index slot
 // that ended the probe. Occupied slots passed over are charged to the work meter: a crafted
 // collision makes every insertion walk all the colliding keys.
-template <class Index, class Match>
-DictEntry* probe(const DictNode& dict, const Index* index, std::uint64_t hash, Match&& match,
+template <class P, class Match>
+DictEntry* probe(const DictNode& dict, P positions, std::uint64_t hash, Match&& match,
                  std::size_t& empty) {
   const std::size_t mask = dict.index_mask;
-  std::size_t i = hash & mask;
-  std::uint64_t perturb = hash;
+  const std::uint64_t placed = placement_hash(dict, hash);
+  std::size_t i = placed & mask;
+  std::uint64_t perturb = placed;
   std::size_t steps = 0;
-  while (const std::uint32_t position = index[i]) {
-    DictEntry& entry = dict.entries[position - 1];
-    if (match(entry.key)) {
-      if (steps != 0) WorkMeter::charge(steps);
-      return &entry;
+  while (positions.occupied(i)) {
+    if (const std::uint32_t position = candidate_at(dict, positions, i, hash)) {
+      DictEntry& entry = dict.entries[position - 1];
+      if (match(entry.key)) {
+        if (steps != 0) WorkMeter::charge(steps);
+        return &entry;
+      }
     }
     perturb >>= 5;
     i = (i * 5 + perturb + 1) & mask;
@@ -828,7 +898,7 @@ DictEntry* probe(const DictNode& dict, const Index* index, std::uint64_t hash, M
 const DictEntry* find_hashed(const DictNode& dict, Slot key, std::uint64_t hash) {
   if (dict.size == 0) return nullptr;
   std::size_t empty = 0;
-  return with_index(dict, [&](const auto* positions) -> const DictEntry* {
+  return with_index(dict, [&](auto positions) -> const DictEntry* {
     return probe(dict, positions, hash, [&](Cell stored) { return matches_lookup(stored, key, hash); },
                  empty);
   });
@@ -841,7 +911,7 @@ DictEntry& table_insert(Heap& heap, DictNode& dict, Cell key, std::uint64_t hash
   // index slot that ends an unsuccessful lookup is where the new entry goes.
   std::size_t empty = 0;
   if (dict.index != nullptr) {
-    DictEntry* found = with_index(dict, [&](const auto* positions) {
+    DictEntry* found = with_index(dict, [&](auto positions) {
       return probe(dict, positions, hash, [&](Cell stored) { return keys_match(stored, key, hash); },
                    empty);
     });
@@ -855,22 +925,21 @@ DictEntry& table_insert(Heap& heap, DictNode& dict, Cell key, std::uint64_t hash
     // Double the index (at least), which keeps the table at most 2/3 full as in CPython.
     dict_resize(heap, dict, std::max<std::size_t>(dict.size * 3 / 2 + 1, dict.size + 1));
   }
-  DictEntry& entry = dict.entries[dict.size];
-  entry.key = key;
-  entry.value = value;
-  ++dict.size;
-  const auto position = static_cast<std::uint32_t>(dict.size);
-  with_index(dict, [&](auto* positions) {
-    using Index = std::remove_pointer_t<decltype(positions)>;
+  with_index(dict, [&](auto positions) {
     if (resized) {
       std::size_t steps = 0;
-      index_insert(positions, dict.index_mask, hash, position, steps);
+      const std::uint64_t placed = placement_hash(dict, hash);
+      std::size_t i = placed & dict.index_mask;
+      for (std::uint64_t perturb = placed; positions.occupied(i); ++steps) {
+        perturb >>= 5;
+        i = (i * 5 + perturb + 1) & dict.index_mask;
+      }
       if (steps != 0) WorkMeter::charge(steps);
-    } else {
-      positions[empty] = static_cast<Index>(position);
+      empty = i;
     }
+    append_entry(dict, positions, empty, key, value, hash);
   });
-  return entry;
+  return dict.entries[dict.size - 1];
 }
 
 // The key's hash, computed before anything is stored (an unhashable key changes nothing).
@@ -926,20 +995,22 @@ void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite
     }
     return;
   }
-  with_index(table, [&](auto* positions) {
-    using Index = std::remove_pointer_t<decltype(positions)>;
+  with_index(table, [&](auto positions) {
     const std::size_t mask = table.index_mask;
     for (std::size_t n = 0; n < count; ++n) {
       const Insertion e = entry_at(n);
-      std::size_t i = e.hash & mask;
-      std::uint64_t perturb = e.hash;
+      const std::uint64_t placed = placement_hash(table, e.hash);
+      std::size_t i = placed & mask;
+      std::uint64_t perturb = placed;
       std::size_t steps = 0;
       DictEntry* found = nullptr;
-      while (const std::uint32_t position = positions[i]) {
-        DictEntry& entry = table.entries[position - 1];
-        if (keys_match(entry.key, e.key, e.hash)) {
-          found = &entry;
-          break;
+      while (positions.occupied(i)) {
+        if (const std::uint32_t position = candidate_at(table, positions, i, e.hash)) {
+          DictEntry& entry = table.entries[position - 1];
+          if (keys_match(entry.key, e.key, e.hash)) {
+            found = &entry;
+            break;
+          }
         }
         perturb >>= 5;
         i = (i * 5 + perturb + 1) & mask;
@@ -953,8 +1024,7 @@ void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite
         if (overwrite) found->value = e.value;
         continue;
       }
-      table.entries[table.size] = DictEntry{e.key, e.value};
-      positions[i] = static_cast<Index>(++table.size);
+      append_entry(table, positions, i, e.key, e.value, e.hash);
     }
   });
 }
@@ -1488,16 +1558,18 @@ struct Probe {
 // Only several candidates with the very same hash (a deliberate collision) need nested comparisons.
 Probe probe_for_equal(const DictNode& table, Slot key, std::uint64_t hash) {
   if (table.size == 0) return {nullptr, false};
-  return with_index(table, [&](const auto* index) -> Probe {
+  return with_index(table, [&](auto positions) -> Probe {
     const std::size_t mask = table.index_mask;
+    const std::uint64_t placed = placement_hash(table, hash);
     const DictEntry* candidate = nullptr;
     std::size_t candidates = 0;
-    std::size_t i = hash & mask;
-    std::uint64_t perturb = hash;
+    std::size_t i = placed & mask;
+    std::uint64_t perturb = placed;
     std::size_t steps = 0;
-    for (std::uint32_t position; (position = index[i]) != 0;
-         perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
+    for (; positions.occupied(i); perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
       ++steps;
+      const std::uint32_t position = candidate_at(table, positions, i, hash);
+      if (position == 0) continue;
       const DictEntry& entry = table.entries[position - 1];
       // A probe sequence may pass the same index slot twice.
       if (&entry == candidate || stored_key_hash(entry.key) != hash) continue;
@@ -1513,10 +1585,11 @@ Probe probe_for_equal(const DictNode& table, Slot key, std::uint64_t hash) {
     WorkMeter::charge(steps);
     if (candidates <= 1) return {candidate, candidate != nullptr};
     WorkMeter::charge(steps);  // the second walk below
-    i = hash & mask;
-    perturb = hash;
-    for (std::uint32_t position; (position = index[i]) != 0;
-         perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
+    i = placed & mask;
+    perturb = placed;
+    for (; positions.occupied(i); perturb >>= 5, i = (i * 5 + perturb + 1) & mask) {
+      const std::uint32_t position = candidate_at(table, positions, i, hash);
+      if (position == 0) continue;
       const DictEntry& entry = table.entries[position - 1];
       if (stored_key_hash(entry.key) == hash && shallow_equal(load(entry.key), key) == Shallow::descend &&
           nested_equal(load(entry.key), key)) {

@@ -177,6 +177,11 @@ struct DictNode : Node {
   // that holds them: 1 byte up to 256 slots, 2 up to 65536, else 4 (index_width).
   void* index;
   std::size_t index_mask;
+  // Tables past the 1-byte index (over 170 entries) keep each entry's hash, cut to 32 bits, here
+  // (null for smaller ones), and place and probe keys by those bits: probing then reads a stored
+  // key (a cache miss into its node, for a str) only when the bits match, and a resize rehashes
+  // without reading any key. Small tables read keys that are in cache anyway.
+  std::uint32_t* hashes;
   mutable std::uint64_t hash;  // frozenset: cached hash, valid when hash_state == 1
   mutable std::uint8_t hash_state;
 };
