@@ -293,6 +293,41 @@ void* Heap::grow(void* block, std::size_t old_bytes, std::size_t new_bytes) {
   return start;
 }
 
+void* Heap::allocate_releasable(std::size_t bytes, std::size_t align) {
+  Heap& heap = parent == nullptr ? *this : *root();
+  if (bytes < releasable_bytes || align > alignof(std::max_align_t)) return heap.allocate(bytes, align);
+  Heap::Chunk* chunk = new_chunk(heap, bytes);
+  // Linked behind the current chunk, whose free space stays in use; the link a grown solo block
+  // hangs from may be the one rewritten here.
+  chunk->next = heap.chunks->next;
+  heap.chunks->next = chunk;
+  heap.solo_block = nullptr;
+  heap.used_bytes += bytes;
+  return chunk->data();
+}
+
+void Heap::release_block(void* block, std::size_t bytes) noexcept {
+  Heap& heap = parent == nullptr ? *this : *root();
+  char* start = static_cast<char*>(block);
+  if (bytes < releasable_bytes) {
+    if (start + bytes == heap.cursor) {
+      heap.cursor = start;
+      heap.used_bytes -= bytes;
+    }
+    return;
+  }
+  Heap::Chunk* target = reinterpret_cast<Heap::Chunk*>(block) - 1;
+  for (Heap::Chunk** link = &heap.chunks; *link != nullptr; link = &(*link)->next) {
+    if (*link != target) continue;
+    *link = target->next;
+    heap.solo_block = nullptr;  // its link may have been target's
+    heap.allocated_bytes -= sizeof(Heap::Chunk) + target->size;
+    heap.used_bytes -= bytes;
+    give_back_chunk(target);
+    return;
+  }
+}
+
 void retain(Heap* heap) noexcept {
   if (heap != nullptr) heap->refs.fetch_add(1, std::memory_order_relaxed);
 }
@@ -828,18 +863,28 @@ void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
   }
   const std::size_t capacity = usable_entries(index_size);
   const auto width = static_cast<std::size_t>(index_width(index_size - 1));
-  auto* entries = allocate_array<DictEntry>(heap, capacity);
-  void* index = heap.allocate(index_size * width, width);
+  auto* entries = static_cast<DictEntry*>(
+      heap.allocate_releasable(capacity * sizeof(DictEntry), alignof(DictEntry)));
+  void* index = heap.allocate_releasable(index_size * width, width);
   std::memset(index, 0, index_size * width);
   std::uint32_t* hashes = nullptr;
   if (width > 1) {
-    hashes = allocate_array<std::uint32_t>(heap, capacity);
+    hashes = static_cast<std::uint32_t*>(
+        heap.allocate_releasable(capacity * sizeof(std::uint32_t), alignof(std::uint32_t)));
     for (std::size_t i = 0; i < dict.size; ++i) {
       hashes[i] = dict.hashes != nullptr ? dict.hashes[i]
                                          : static_cast<std::uint32_t>(stored_key_hash(dict.entries[i].key));
     }
   }
   if (dict.size != 0) std::memcpy(static_cast<void*>(entries), dict.entries, dict.size * sizeof(DictEntry));
+  // The old table goes back (a large one to the system), where a growing table used to leave each
+  // smaller one behind in the region: as much again as the final table.
+  if (dict.index != nullptr) {
+    const std::size_t old_index_size = dict.index_mask + 1;
+    heap.release_block(dict.entries, dict.capacity * sizeof(DictEntry));
+    heap.release_block(dict.index, old_index_size * static_cast<std::size_t>(index_width(dict.index_mask)));
+    if (dict.hashes != nullptr) heap.release_block(dict.hashes, dict.capacity * sizeof(std::uint32_t));
+  }
   dict.entries = entries;
   dict.capacity = capacity;
   dict.index = index;

@@ -249,6 +249,13 @@ struct Heap {
   // growing that chunk (realloc: the system remaps large blocks). Returns the block's address,
   // which may have moved; nullptr (and nothing changed) when neither applies.
   void* grow(void* block, std::size_t old_bytes, std::size_t new_bytes);
+  // A block its owner may give back with release_block (a table replaced by a larger one): from
+  // releasable_bytes on, it gets a chunk of its own, which release_block returns to the system.
+  static constexpr std::size_t releasable_bytes = std::size_t{16} << 10;
+  void* allocate_releasable(std::size_t bytes, std::size_t align);
+  // Gives back a block of allocate_releasable (with its size). Smaller blocks are reclaimed only
+  // when they are the latest allocation; otherwise they stay until the region dies.
+  void release_block(void* block, std::size_t bytes) noexcept;
   template <class T>
   T* make() {
     return new (allocate(sizeof(T), alignof(T))) T{};
