@@ -1442,10 +1442,19 @@ class ValueBuilder {
         const Part& part = frame.parts->list[frame.parts->next++];
         auto& object = detail::node<detail::ObjectNode>(frame.target);
         switch (part.role) {
-          case Role::callable: object.callable = value; break;
+          case Role::callable:
+            object.callable = value;
+            detail::note_reference(value);
+            break;
           case Role::args:
-          case Role::pid: object.args = value; break;
-          case Role::kwargs: object.kwargs = value; break;
+          case Role::pid:
+            object.args = value;
+            detail::note_reference(value);
+            break;
+          case Role::kwargs:
+            object.kwargs = value;
+            detail::note_reference(value);
+            break;
           case Role::op_first:
             if (has_two_operands(part.op)) {
               frame.parts->pending_first = value;

@@ -764,7 +764,11 @@ class Machine {
   // Keeps the arguments a folded call had (Heap::folded_arguments), unless reloaded_identities
   // asks for the identities of a fresh load, where they are garbage.
   Slot remember_arguments(Slot built, Slot args) {
-    if (!options_.reloaded_identities) heap().folded_arguments.emplace_back(built.p, args);
+    if (!options_.reloaded_identities) {
+      // A writer reproducing the call visits the arguments once more than the graph does.
+      detail::note_reference(args);
+      heap().folded_arguments.emplace_back(built.p, args);
+    }
     return built;
   }
   Slot tuple_from(std::size_t start);
@@ -1284,6 +1288,7 @@ void Machine::extend_list(Slot list, const Cell* items, std::size_t n) {
     // whose inline items end at the arena top is extended in place by seq_extend instead.)
     auto* array = static_cast<Cell*>(heap().allocate(n * sizeof(Cell), alignof(Cell)));
     std::memcpy(static_cast<void*>(array), items, n * sizeof(Cell));
+    detail::note_references(items, n);
     seq.items = array;
     seq.capacity = n;
     seq.size = n;
@@ -1370,6 +1375,7 @@ void Machine::set_item(Slot target, Slot key, Slot value) {
         fail(PyExc::IndexError, "list assignment index out of range");
       }
       list.items[i] = detail::pack(heap(), value);
+      detail::note_reference(value);
       return;
     }
     case Tag::bytearray: {

@@ -431,8 +431,10 @@ Slot make_int(Heap& heap, const BigInt& v) {
   }
   const BigInt abs_value = boost::multiprecision::abs(v);
   const std::size_t limb_count = boost::multiprecision::msb(abs_value) / 64 + 1;
-  const std::size_t bytes = offsetof(BigIntNode, limbs) + limb_count * sizeof(std::uint64_t);
+  // limbs is the last member: the node ends with its first limb.
+  const std::size_t bytes = sizeof(BigIntNode) + (limb_count - 1) * sizeof(std::uint64_t);
   auto* node = static_cast<BigIntNode*>(heap.allocate(bytes, alignof(BigIntNode)));
+  node->refs = 0;
   node->negative = v < 0;
   node->limb_count = static_cast<std::uint32_t>(limb_count);
   std::uint64_t* limbs = node->limbs;
@@ -453,6 +455,7 @@ Slot make_bytes(Heap& heap, std::string_view data, Tag tag) {
   auto* node = static_cast<StringNode*>(heap.allocate(header + data.size(), alignof(StringNode)));
   char* bytes = reinterpret_cast<char*>(node) + header;
   if (!data.empty()) std::memcpy(bytes, data.data(), data.size());
+  node->refs = 0;
   node->data = bytes;
   node->size = data.size();
   node->hash = hash_unset;
@@ -485,7 +488,10 @@ Cell box(Heap& heap, Slot slot) {
 }
 
 void pack_into(Heap& heap, Cell* cells, const Slot* slots, std::size_t count) {
-  for (std::size_t i = 0; i < count; ++i) cells[i] = pack(heap, slots[i]);
+  for (std::size_t i = 0; i < count; ++i) {
+    cells[i] = pack(heap, slots[i]);
+    note_reference(slots[i]);
+  }
 }
 
 Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count) {
@@ -496,6 +502,7 @@ Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count) {
   const std::size_t bytes = sizeof(SeqNode) + count * sizeof(Cell);
   auto* node = static_cast<SeqNode*>(heap.allocate(bytes, alignof(SeqNode)));
   auto* array = reinterpret_cast<Cell*>(node + 1);
+  node->refs = 0;
   node->items = array;
   node->size = count;
   node->capacity = count;
@@ -513,6 +520,7 @@ Slot make_seq(Heap& heap, Tag tag, const Slot* items, std::size_t count) {
 Slot make_seq_cells(Heap& heap, Tag tag, const Cell* items, std::size_t count) {
   const Slot slot = make_seq(heap, tag, nullptr, count);
   if (count != 0) std::memcpy(static_cast<void*>(node<SeqNode>(slot).items), items, count * sizeof(Cell));
+  note_references(items, count);
   return slot;
 }
 
@@ -543,6 +551,7 @@ void seq_append(Heap& heap, SeqNode& seq, Slot item) {
   if (seq.size == seq.capacity) seq_reserve(heap, seq, seq.size + 1);
   // Boxed after the reserve: a box allocated first would stop the items growing in place.
   seq.items[seq.size] = pack(heap, item);
+  note_reference(item);
   ++seq.size;
 }
 
@@ -557,6 +566,7 @@ void seq_extend_cells(Heap& heap, SeqNode& seq, const Cell* items, std::size_t c
   if (count == 0) return;
   seq_reserve(heap, seq, seq.size + count);
   std::memcpy(static_cast<void*>(seq.items + seq.size), items, count * sizeof(Cell));
+  note_references(items, count);
   seq.size += count;
 }
 
@@ -904,6 +914,8 @@ void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
 template <class P>
 void append_entry(DictNode& dict, P positions, std::size_t i, Cell key, Cell value, std::uint64_t hash) {
   dict.entries[dict.size] = DictEntry{key, value};
+  note_reference(key);
+  note_reference(value);
   if (dict.hashes != nullptr) dict.hashes[dict.size] = static_cast<std::uint32_t>(hash);
   ++dict.size;
   positions.set(i, static_cast<std::uint32_t>(dict.size), hash);
@@ -961,7 +973,10 @@ DictEntry& table_insert(Heap& heap, DictNode& dict, Cell key, std::uint64_t hash
                    empty);
     });
     if (found != nullptr) {
-      if (overwrite) found->value = value;
+      if (overwrite) {
+        found->value = value;
+        note_reference(value);
+      }
       return *found;
     }
   }
@@ -1066,7 +1081,10 @@ void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite
       }
       if (steps != 0) WorkMeter::charge(steps);
       if (found != nullptr) {
-        if (overwrite) found->value = e.value;
+        if (overwrite) {
+          found->value = e.value;
+          note_reference(e.value);
+        }
         continue;
       }
       append_entry(table, positions, i, e.key, e.value, e.hash);
@@ -1121,6 +1139,8 @@ Slot make_global(Heap& heap, Slot module, Slot name) {
   auto* node = heap.make<GlobalNode>();
   node->module = module;
   node->name = name;
+  note_reference(module);
+  note_reference(name);
   return node_slot(Tag::global, node);
 }
 
@@ -1131,6 +1151,9 @@ Slot make_object(Heap& heap, ObjectForm form, Slot callable, Slot args, Slot kwa
   node->callable = callable;
   node->args = args;
   node->kwargs = kwargs;
+  note_reference(callable);
+  note_reference(args);
+  note_reference(kwargs);
   return node_slot(Tag::object, node);
 }
 
@@ -1145,12 +1168,15 @@ void object_add_op(Heap& heap, ObjectNode& object, ObjectOp op, Slot first, Slot
     object.op_capacity = capacity;
   }
   object.ops[object.op_count++] = ObjectOpEntry{op, first, second};
+  note_reference(first);
+  note_reference(second);
 }
 
 Slot make_buffer(Heap& heap, const char* data, std::size_t size, std::size_t index, bool readonly) {
   auto* node = static_cast<BufferNode*>(heap.allocate(sizeof(BufferNode) + size, alignof(BufferNode)));
   char* bytes = reinterpret_cast<char*>(node + 1);
   if (size != 0) std::memcpy(bytes, data, size);
+  node->refs = 0;
   node->data = bytes;
   node->size = size;
   node->index = index;
@@ -1925,7 +1951,10 @@ Value make_sequence(Tag tag, const Range& items) {
                   [&](Heap& heap) {
     const Slot slot = detail::make_seq(heap, tag, nullptr, std::size(items));
     detail::Cell* array = detail::node<detail::SeqNode>(slot).items;
-    for (const Value& item : items) *array++ = detail::pack(heap, item.slot());
+    for (const Value& item : items) {
+      *array++ = detail::pack(heap, item.slot());
+      detail::note_reference(item.slot());
+    }
     return slot;
   });
 }
@@ -2286,6 +2315,7 @@ void Value::set_list_item(std::size_t i, Value item) {
   auto& seq = detail::node<detail::SeqNode>(slot_);
   if (i >= seq.size) throw std::out_of_range("list assignment index out of range");
   seq.items[i] = detail::pack(linked_root(*this, {&item}), item.slot_);
+  detail::note_reference(item.slot_);
 }
 
 void Value::add_object_op(ObjectOp op, Value first, Value second) {

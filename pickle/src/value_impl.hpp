@@ -26,7 +26,14 @@
 
 namespace pickle::detail {
 
-struct Node {};  // nodes have no common header: the tag says what the pointer is.
+// What every node starts with; the tag that points at a node says what kind it is.
+struct Node {
+  // How many references to the node containers of its region hold: 0, 1, or 2 for "two or more".
+  // A node held once can be reached only once by a walk from anything but itself, so a writer
+  // neither looks it up in nor adds it to its memo (CPython memoizes every object, and the memo
+  // walk was most of a large dumps). Counted by every store into a node (note_reference).
+  std::uint8_t refs = 0;
+};
 
 // How containers store an item: 8 bytes, half a Slot, so that a list or dict costs what CPython's
 // does or less. The top byte is the Tag and the low 56 bits the payload: a node's address (user
@@ -127,12 +134,28 @@ Cell box(Heap& heap, Slot slot);
 // The cell storing `slot` in a container of `heap` (boxing floats and wide ints there).
 inline Cell pack(Heap& heap, Slot slot) { return needs_box(slot) ? box(heap, slot) : pack_unboxed(slot); }
 
+// Counts one more reference to the node a cell or slot holds (see Node::refs). Big ints are not
+// counted: pickle does not memoize ints.
+inline void note_reference(Cell c) noexcept {
+  const Tag tag = c.tag();
+  if (tag >= Tag::str && tag <= Tag::buffer) {
+    auto* n = static_cast<Node*>(c.pointer());
+    if (n->refs < 2) ++n->refs;
+  }
+}
+inline void note_reference(Slot s) noexcept {
+  if (s.tag >= Tag::str && s.tag <= Tag::buffer && static_cast<Node*>(s.p)->refs < 2) ++s.p->refs;
+}
+inline void note_references(const Cell* cells, std::size_t count) noexcept {
+  for (std::size_t i = 0; i < count; ++i) note_reference(cells[i]);
+}
+
 // A hash cache slot's value while the hash is not known yet. Python hashes are never -1 (the C API
 // reserves it for errors), so no real hash takes this value.
 inline constexpr std::uint64_t hash_unset = ~std::uint64_t{0};
 
 struct BigIntNode : Node {
-  bool negative;
+  bool negative;  // (the small fields of a node follow Node::refs, in its padding)
   std::uint32_t limb_count;  // magnitude, little-endian 64-bit limbs, no leading zero limb
   std::uint64_t limbs[1];    // really limb_count limbs (allocated with the node)
 };
@@ -141,7 +164,7 @@ struct BigIntNode : Node {
 // bytes: raw bytes. The data follows the node or, for zero-copy loads, lives in an input buffer the
 // heap keeps alive.
 struct StringNode : Node {
-  const char* data;
+  const char* data;  // (after 7 bytes of padding)
   std::size_t size;            // bytes
   mutable std::uint64_t hash;  // cached hash (str/bytes); hash_unset until computed
 };
@@ -153,11 +176,11 @@ struct BytearrayNode : StringNode {
 
 // tuple, list
 struct SeqNode : Node {
+  mutable std::uint8_t hash_state;  // tuples: 0 unknown, 1 hashable (hash valid), 2 unhashable
   Cell* items;
   std::size_t size;
   std::size_t capacity;
   mutable std::uint64_t hash;  // tuples: cached hash, valid when hash_state == 1
-  mutable std::uint8_t hash_state;  // 0 unknown, 1 hashable (hash valid), 2 unhashable
 };
 
 // dict, set, frozenset: an insertion-ordered table (CPython's compact dict layout): entries in
@@ -170,6 +193,7 @@ struct DictEntry {
 };
 
 struct DictNode : Node {
+  mutable std::uint8_t hash_state;  // frozenset: as SeqNode's
   DictEntry* entries;
   std::size_t size;      // live entries (no deletion support: entries[0..size) are all live)
   std::size_t capacity;  // of entries
@@ -183,7 +207,6 @@ struct DictNode : Node {
   // without reading any key. Small tables read keys that are in cache anyway.
   std::uint32_t* hashes;
   mutable std::uint64_t hash;  // frozenset: cached hash, valid when hash_state == 1
-  mutable std::uint8_t hash_state;
 };
 
 inline int index_width(std::size_t index_mask) noexcept {
@@ -213,10 +236,10 @@ struct ObjectNode : Node {
 };
 
 struct BufferNode : Node {
+  bool readonly;
   const char* data;
   std::size_t size;
   std::size_t index;
-  bool readonly;
 };
 
 // A heap region. See the comment at the top of this file.

@@ -57,13 +57,31 @@ using detail::Output;
 using detail::single_latin1_char;
 
 // ---------------------------------------------------------------------------------------------
-// Identity memo: node address → memo index, open addressing with linear probing.
+// Identity memo: node address → memo index, open addressing with linear probing. Keys are nodes.
 class IdentityMemo {
  public:
   static constexpr std::uint64_t missing = ~std::uint64_t(0);
 
+  // For one dumps of `root`: nodes that containers hold once (Node::refs) are reached once, so
+  // they are neither looked up nor kept; their memo indices are still counted and written. Not for
+  // a Pickler or several values written into one pickle, whose walks may reach a node again.
+  void elide_single_references(const void* root) noexcept {
+    elide_ = true;
+    root_ = root;
+  }
+  void keep_every_node() noexcept { elide_ = false; }
+  bool elided(const void* key) const noexcept {
+    return elide_ && suspended_ == 0 && key != root_ && static_cast<const detail::Node*>(key)->refs <= 1;
+  }
+  // A node memoized only after its children (a tuple, frozenset or reduced object) that may lie on
+  // a cycle is entered again from below before it is memoized, and its children are then walked
+  // twice, however rarely each is held: while one is open, every node is kept.
+  void suspend_elision() noexcept { ++suspended_; }
+  void resume_elision() noexcept { --suspended_; }
+  void reset_elision() noexcept { suspended_ = 0; }
+
   std::uint64_t find(const void* key) const noexcept {
-    if (count_ == 0) return missing;
+    if (count_ == 0 || elided(key)) return missing;
     std::size_t i = hash(key);
     for (;;) {
       const Entry& e = table_[i];
@@ -73,25 +91,12 @@ class IdentityMemo {
     }
   }
   void insert(const void* key, std::uint64_t index) {
-    if ((count_ + 1) * 3 > table_.size() * 2) rehash();
-    std::size_t i = hash(key);
-    for (;;) {
-      Entry& e = table_[i];
-      if (e.key == key) {
-        e.index = index;
-        return;
-      }
-      if (e.key == nullptr) {
-        e.key = key;
-        e.index = index;
-        ++count_;
-        return;
-      }
-      i = (i + 1) & mask_;
-    }
+    if (elided(key)) return;
+    insert_kept(key, index);
   }
   // find, and insert `index` when absent (one probe sequence for both).
   std::uint64_t find_or_insert(const void* key, std::uint64_t index) {
+    if (elided(key)) return missing;
     if ((count_ + 1) * 3 > table_.size() * 2) rehash();
     std::size_t i = hash(key);
     for (;;) {
@@ -112,6 +117,26 @@ class IdentityMemo {
     count_ = 0;
   }
 
+ private:
+  void insert_kept(const void* key, std::uint64_t index) {
+    if ((count_ + 1) * 3 > table_.size() * 2) rehash();
+    std::size_t i = hash(key);
+    for (;;) {
+      Entry& e = table_[i];
+      if (e.key == key) {
+        e.index = index;
+        return;
+      }
+      if (e.key == nullptr) {
+        e.key = key;
+        e.index = index;
+        ++count_;
+        return;
+      }
+      i = (i + 1) & mask_;
+    }
+  }
+ public:
   struct Entry {
     const void* key = nullptr;
     std::uint64_t index = 0;
@@ -154,11 +179,14 @@ class IdentityMemo {
     mask_ = n - 1;
     count_ = 0;
     for (const Entry& e : old)
-      if (e.key != nullptr) insert(e.key, e.index);
+      if (e.key != nullptr) insert_kept(e.key, e.index);
   }
   std::vector<Entry> table_;
   std::size_t mask_ = 0;
   std::size_t count_ = 0;
+  bool elide_ = false;
+  const void* root_ = nullptr;
+  std::size_t suspended_ = 0;
 };
 
 // An object CPython shares by value (a singleton or an interned str). `index` is its memo index once
@@ -235,6 +263,7 @@ struct Task {
   std::size_t batch_end = 0;
   std::size_t batch_start = 0;
   const void* owner = nullptr;  // args_tuple: the object node whose arguments these are
+  bool reentrant = false;       // its node may be entered again before it is memoized
 };
 
 std::string_view string_of(Slot s) {
@@ -295,6 +324,7 @@ struct Writer {
   std::unordered_map<const void*, Slot> folded;
   bool cpython_identities = false;
   bool streaming = false;  // a Pickler (the memo persists across dumps)
+  const void* root_node = nullptr;  // the node of the value being written
 
   void configure();
   void begin(const Value& value);
@@ -585,7 +615,30 @@ struct Writer {
   void step_object(Task& t);
   void step_close_reduce(Task& t);
 
-  void push(Task t) { stack.push_back(t); }
+  void push(Task t) {
+    t.reentrant = may_be_reentered(t);
+    if (t.reentrant) memo.suspend_elision();
+    stack.push_back(t);
+  }
+  void pop_task() {
+    if (stack.back().reentrant) memo.resume_elision();
+    stack.pop_back();
+  }
+  void clear_tasks() {
+    stack.clear();
+    memo.reset_elision();
+  }
+  // The task of a node memoized after its children, that other nodes also hold (or the value
+  // written, held by anything): see IdentityMemo::suspend_elision.
+  bool may_be_reentered(const Task& t) const noexcept {
+    const bool memoized_after =
+        t.step == Step::object || t.step == Step::close_reduce ||
+        (t.step == Step::seq_items &&
+         (t.close == Close::tuple || t.close == Close::args_tuple || t.close == Close::frozenset));
+    if (!memoized_after || !t.slot.is_node()) return false;
+    const std::uint8_t refs = static_cast<const detail::Node*>(t.slot.p)->refs;
+    return refs >= 2 || (refs == 1 && t.slot.p == root_node);
+  }
   Value value_of(Slot s) const { return Value(s, s.is_node() ? heap : nullptr); }
 };
 
@@ -1043,7 +1096,7 @@ void Writer::save_set_node(Slot s, bool frozen) {
 void Writer::step_close_reduce(Task& t) {
   // After the list of a set reduce: close the 1-tuple, REDUCE, memoize or the recursion form.
   Slot s = t.slot;
-  stack.pop_back();
+  pop_task();
   close_temp_tuple(1);
   out.put(op(Op::REDUCE));
   if (std::uint64_t hit = memo.find(s.p); hit != IdentityMemo::missing) {
@@ -1219,6 +1272,14 @@ void Writer::save_object_node(Slot s) {
 //   10: the ops, `pos` = next op
 void Writer::step_object(Task& t) {
   const auto& o = detail::node<ObjectNode>(t.slot);
+  // Forms that write the items of the argument tuple or keyword dict, not the tuple or dict
+  // itself, walk those items again when the graph holds the tuple or dict elsewhere too.
+  const bool copies_arguments = (t.phase >= 29 && t.phase <= 30) || (t.phase >= 40 && t.phase <= 41) ||
+                                (t.phase >= 60 && t.phase <= 61);
+  if (copies_arguments && !t.reentrant) {
+    t.reentrant = true;
+    memo.suspend_elision();
+  }
   switch (t.phase) {
     case 0: {
       if (o.form == ObjectForm::newobj && protocol < 2) {
@@ -1291,7 +1352,7 @@ void Writer::step_object(Task& t) {
         // and writes neither list/dict items nor state.
         out.put(op(Op::POP));
         get(hit);
-        stack.pop_back();
+        pop_task();
         return;
       }
       memoize(t.slot.p);
@@ -1318,7 +1379,7 @@ void Writer::step_object(Task& t) {
         t.end = 0;
       }
       if (t.pos >= o.op_count) {
-        stack.pop_back();
+        pop_task();
         return;
       }
       const ObjectOpEntry& e = o.ops[t.pos];
@@ -1408,7 +1469,7 @@ void Writer::step_object(Task& t) {
       if (std::uint64_t hit = memo.find(t.slot.p); hit != IdentityMemo::missing) {
         out.put(op(Op::POP));
         get(hit);
-        stack.pop_back();
+        pop_task();
         return;
       }
       memoize(t.slot.p);
@@ -1436,7 +1497,7 @@ void Writer::step_object(Task& t) {
       if (std::uint64_t hit = memo.find(t.slot.p); hit != IdentityMemo::missing) {
         out.put(op(Op::POP));
         get(hit);
-        stack.pop_back();
+        pop_task();
         return;
       }
       memoize(t.slot.p);
@@ -1508,7 +1569,7 @@ void Writer::step_object(Task& t) {
       if (std::uint64_t hit = memo.find(t.slot.p); hit != IdentityMemo::missing) {
         out.put(op(Op::POP));
         get(hit);
-        stack.pop_back();
+        pop_task();
         return;
       }
       memoize(t.slot.p);
@@ -1516,7 +1577,7 @@ void Writer::step_object(Task& t) {
       t.pos = 0;
       return;
     default:
-      stack.pop_back();
+      pop_task();
       return;
   }
 }
@@ -1534,7 +1595,7 @@ void Writer::step_seq(Task& t) {
     return;
   }
   Task done = t;
-  stack.pop_back();
+  pop_task();
   switch (done.close) {
     case Close::none:
       if (done.phase == 1) out.put(op(Op::BINPERSID));
@@ -1598,7 +1659,7 @@ void Writer::step_list(Task& t) {
       t.flag = false;
     }
     if (t.pos >= t.end) {
-      stack.pop_back();
+      pop_task();
       return;
     }
     t.flag = true;
@@ -1613,7 +1674,7 @@ void Writer::step_list(Task& t) {
       return;
     }
     out.put(op(Op::APPEND));
-    stack.pop_back();
+    pop_task();
     return;
   }
   if (t.pos < t.batch_end) {
@@ -1633,7 +1694,7 @@ void Writer::step_list(Task& t) {
     t.flag = false;
   }
   if (t.pos >= t.end) {
-    stack.pop_back();
+    pop_task();
     return;
   }
   out.put(op(Op::MARK));
@@ -1658,7 +1719,7 @@ void Writer::step_dict(Task& t) {
       t.flag = false;
     }
     if (t.pos >= t.end) {
-      stack.pop_back();
+      pop_task();
       return;
     }
     t.flag = true;
@@ -1689,7 +1750,7 @@ void Writer::step_dict(Task& t) {
     out.put(op(Op::SETITEMS));
     t.flag = false;
     if (t.pos - t.batch_start != batch_size) {
-      stack.pop_back();
+      pop_task();
       return;
     }
   }
@@ -1716,7 +1777,7 @@ void Writer::step_set(Task& t) {
     out.put(op(Op::ADDITEMS));
     t.flag = false;
     if (t.pos - t.batch_start != batch_size) {
-      stack.pop_back();
+      pop_task();
       return;
     }
   }
@@ -1757,7 +1818,7 @@ void Writer::run() {
 
 void Writer::begin(const Value& value) {
   out.reset();
-  stack.clear();
+  clear_tasks();
   stack.reserve(64);
   reordered_sets.clear();
   persistent_ids_written.clear();
@@ -1765,6 +1826,12 @@ void Writer::begin(const Value& value) {
   learn_folded_arguments();
   // A Pickler's memo outlives the call: keep its keys alive.
   if (streaming && value.slot().is_node()) keepalive.push_back(value);
+  root_node = value.slot().is_node() ? value.slot().p : nullptr;
+  if (streaming) {
+    memo.keep_every_node();
+  } else {
+    memo.elide_single_references(root_node);
+  }
   if (protocol >= 2) out.put(op(Op::PROTO), static_cast<char>(protocol));
   out.framing = protocol >= 4;
   save(value.slot());
@@ -1871,7 +1938,7 @@ class WriterEmbedding final : public ValueEmbedding {
         : self(e), caller_out(out), caller_index(next_index) {
       self.writer_.out = std::move(out);
       self.writer_.next_index = next_index;
-      self.writer_.stack.clear();
+      self.writer_.clear_tasks();
       self.exchange(true);
     }
     ~Borrow() {
