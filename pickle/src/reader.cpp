@@ -175,6 +175,17 @@ class Input {
   // True once the input was cut at Limits::max_input_bytes.
   bool capped() const noexcept { return capped_; }
 
+  // The fast path's view (see Machine::run_simple_opcodes): the next byte, and how many bytes the
+  // current frame (or the input) still holds without a refill.
+  const char* cursor() const noexcept { return cur_; }
+  std::size_t contiguous() const noexcept { return static_cast<std::size_t>(lim_ - cur_); }
+  // Consumes bytes up to `to`, which a fast path read from cursor() onwards; `last_op` is the
+  // latest opcode byte among them (for error offsets).
+  void advance_to(const char* to, const char* last_op) noexcept {
+    cur_ = to;
+    op_ = last_op;
+  }
+
   // One opcode byte; -1 at the end of the input (after leaving an exhausted frame).
   [[gnu::always_inline]] int next_opcode() {
     if (cur_ < lim_) [[likely]] {
@@ -391,6 +402,8 @@ class Memo {
   }
 
   std::size_t count() const noexcept { return count_; }
+  // The dense memo's cell at index, or absent (an index out of the dense range is absent too).
+  Cell dense_at(std::size_t index) const noexcept { return index < dense_.size() ? dense_[index] : absent; }
 
   // MEMOIZE while the memo is dense and full: the next index, at the end (false otherwise, and
   // nothing changed).
@@ -471,6 +484,7 @@ class Machine {
   Machine& operator=(const Machine&) = delete;
 
   Value run();
+  void run_simple_opcodes();
 
  private:
   // --- errors ----------------------------------------------------------------------------------
@@ -843,8 +857,117 @@ class Machine {
 
 // ---- the loop -----------------------------------------------------------------------------------
 
+// The opcodes run_simple_opcodes handles, numbered densely for its switch (0: any other).
+enum SimpleOpcode : std::uint8_t {
+  not_simple, binint1, binint2, binint, none, newtrue, newfalse, binget, memoize, mark, short_binunicode
+};
+
+constexpr std::array<std::uint8_t, 256> simple_opcodes = [] {
+  std::array<std::uint8_t, 256> kinds{};
+  kinds[byte(Op::BININT1)] = binint1;
+  kinds[byte(Op::BININT2)] = binint2;
+  kinds[byte(Op::BININT)] = binint;
+  kinds[byte(Op::NONE)] = none;
+  kinds[byte(Op::NEWTRUE)] = newtrue;
+  kinds[byte(Op::NEWFALSE)] = newfalse;
+  kinds[byte(Op::BINGET)] = binget;
+  kinds[byte(Op::MEMOIZE)] = memoize;
+  kinds[byte(Op::MARK)] = mark;
+  kinds[byte(Op::SHORT_BINUNICODE)] = short_binunicode;
+  return kinds;
+}();
+
+// The opcodes that only push an atom, a short str or a memo reference, mark the stack or memoize its
+// top are run here in a loop over local copies of the cursor and stack pointer, up to the first
+// other opcode, anything unusual (a memo miss, a full stack, the end of the frame, a str that is not
+// plain ASCII), or one that needs the general path for its error. They are most of the opcodes of
+// common pickles, and the general loop's bookkeeping was most of their cost.
+[[gnu::always_inline]] inline void Machine::run_simple_opcodes() {
+  const char* cur = in_.cursor();
+  // Every opcode here reads at most 5 bytes, so 8 left in the frame need no bounds check.
+  const char* const end = cur + (in_.contiguous() >= 8 ? in_.contiguous() - 8 : 0);
+  const char* last = nullptr;
+  std::size_t sp = sp_;
+  Cell* const stack = stack_base_;
+  std::size_t limit = push_limit_;
+  const std::size_t depth_limit = std::min(limits_.max_stack, limits_.max_depth);
+  // Strs are ordinary nodes unless the options make some of them views or shared singletons.
+  const bool plain_strs = input_owner_ == nullptr && !options_.reloaded_identities;
+  while (cur < end && sp < limit) {
+    const char* const op = cur;
+    switch (simple_opcodes[static_cast<unsigned char>(*cur)]) {
+      case binint1:
+        stack[sp++] = Cell::inline_int(static_cast<unsigned char>(cur[1]));
+        cur += 2;
+        break;
+      case binint2:
+        stack[sp++] = Cell::inline_int(static_cast<std::int64_t>(read_le(cur + 1, 2)));
+        cur += 3;
+        break;
+      case binint:
+        stack[sp++] = Cell::inline_int(static_cast<std::int32_t>(read_le(cur + 1, 4)));
+        cur += 5;
+        break;
+      case none:
+        stack[sp++] = Cell();
+        cur += 1;
+        break;
+      case newtrue:
+        stack[sp++] = Cell::boolean(true);
+        cur += 1;
+        break;
+      case newfalse:
+        stack[sp++] = Cell::boolean(false);
+        cur += 1;
+        break;
+      case binget: {
+        const Cell value = memo_.dense_at(static_cast<unsigned char>(cur[1]));
+        if (value == absent) goto done;  // the general path raises
+        stack[sp++] = value;
+        cur += 2;
+        break;
+      }
+      case memoize:
+        if (sp <= fence_ || memo_.count() >= limits_.max_memo_entries ||
+            memo_.count() >= limits_.max_memo_index || !memo_.append(stack[sp - 1])) {
+          goto done;
+        }
+        cur += 1;
+        break;
+      case mark:
+        if (sp + marks_.size() + 1 > depth_limit) goto done;
+        marks_.push_back(sp);
+        marks_changed();
+        limit = push_limit_;
+        cur += 1;
+        break;
+      case short_binunicode: {
+        const std::size_t n = static_cast<unsigned char>(cur[1]);
+        if (n > static_cast<std::size_t>(end - cur) || !plain_strs) goto done;
+        const std::string_view text(cur + 2, n);
+        if (!detail::is_ascii(text)) goto done;
+        in_.advance_to(cur, op);  // new_str may fail (Limits::max_nodes) at this opcode
+        stack[sp++] = detail::pack_unboxed(new_str(text));
+        cur += 2 + n;
+        break;
+      }
+      default: goto done;
+    }
+    last = op;
+  }
+done:
+  sp_ = sp;
+  if (last != nullptr) {
+    in_.advance_to(cur, last);
+    op_ = static_cast<std::uint8_t>(*last);
+  }
+}
+
 Value Machine::run() {
   while (true) {
+    if (in_.contiguous() >= 16 && simple_opcodes[static_cast<unsigned char>(*in_.cursor())] != not_simple) {
+      run_simple_opcodes();
+    }
     if (root_->allocated_bytes > alloc_checkpoint_) check_alloc();
     const int next = in_.next_opcode();
     if (next < 0) [[unlikely]] {
