@@ -91,6 +91,20 @@ class Output {
     for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<char>(v >> (8 * i));
   }
 
+  // A run of small opcodes written straight into the buffer: run_begin makes room for `bytes`
+  // (opening a frame as reserve would) and returns where to write, run_end(p) keeps what was
+  // written up to p. An opcode starting at or past run_boundary() must wait for boundary() (the
+  // frame is full).
+  [[gnu::always_inline]] char* run_begin(std::size_t bytes) {
+    if (framing && frame_start_ == no_frame) open_frame();
+    if (len_ + bytes > cap_) grow(len_ + bytes);
+    return data_ + len_;
+  }
+  [[gnu::always_inline]] const char* run_boundary() const noexcept {
+    return frame_start_ == no_frame ? data_ + cap_ + 1 : data_ + frame_start_ + frame_header_size + frame_size_target;
+  }
+  [[gnu::always_inline]] void run_end(const char* p) noexcept { len_ = static_cast<std::size_t>(p - data_); }
+
   // The start of a save(): commit a frame that has reached the target size.
   [[gnu::always_inline]] void boundary() {
     if (frame_start_ != no_frame && len_ - frame_start_ - frame_header_size >= frame_size_target)
@@ -307,32 +321,38 @@ inline void emit_small_int(Output& out, int protocol, std::int64_t v) {
 
 // emit_small_int at protocol ≥ 2 with one capacity check and no per-case reserve: the writers'
 // loops over list, tuple and dict items call it for every int.
-[[gnu::always_inline]] inline void emit_int_protocol2(Output& out, std::int64_t v) {
-  char* p = out.room(10);
+// The int opcode at p (10 bytes of room); returns the end of what it wrote.
+[[gnu::always_inline]] inline char* put_int_protocol2(char* p, std::int64_t v) noexcept {
   const auto u = static_cast<std::uint64_t>(v);
   if (u <= 0xFF) {
     p[0] = op(Op::BININT1);
     p[1] = static_cast<char>(u);
-    out.advance(2);
-  } else if (u <= 0xFFFF) {
+    return p + 2;
+  }
+  if (u <= 0xFFFF) {
     p[0] = op(Op::BININT2);
     p[1] = static_cast<char>(u);
     p[2] = static_cast<char>(u >> 8);
-    out.advance(3);
-  } else if (v >= INT32_MIN && v <= INT32_MAX) {
+    return p + 3;
+  }
+  if (v >= INT32_MIN && v <= INT32_MAX) {
     p[0] = op(Op::BININT);
     for (int i = 0; i < 4; ++i) p[1 + i] = static_cast<char>(u >> (8 * i));
-    out.advance(5);
-  } else {
-    // Minimal two's complement: the magnitude bits (of ~v when negative) plus a sign bit.
-    const std::uint64_t magnitude = v < 0 ? ~u : u;
-    const auto bits = static_cast<std::size_t>(64 - std::countl_zero(magnitude));
-    const std::size_t n = bits / 8 + 1 > 8 ? 8 : bits / 8 + 1;
-    p[0] = op(Op::LONG1);
-    p[1] = static_cast<char>(n);
-    for (int i = 0; i < 8; ++i) p[2 + i] = static_cast<char>(u >> (8 * i));
-    out.advance(2 + n);
+    return p + 5;
   }
+  // Minimal two's complement: the magnitude bits (of ~v when negative) plus a sign bit.
+  const std::uint64_t magnitude = v < 0 ? ~u : u;
+  const auto bits = static_cast<std::size_t>(64 - std::countl_zero(magnitude));
+  const std::size_t n = bits / 8 + 1 > 8 ? 8 : bits / 8 + 1;
+  p[0] = op(Op::LONG1);
+  p[1] = static_cast<char>(n);
+  for (int i = 0; i < 8; ++i) p[2 + i] = static_cast<char>(u >> (8 * i));
+  return p + 2 + n;
+}
+
+[[gnu::always_inline]] inline void emit_int_protocol2(Output& out, std::int64_t v) {
+  char* p = out.room(10);
+  out.advance(static_cast<std::size_t>(put_int_protocol2(p, v) - p));
 }
 
 // An int above INT64_MAX (unsigned 64-bit values); the rest go through emit_small_int.

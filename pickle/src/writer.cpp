@@ -417,6 +417,73 @@ struct Writer {
   // save_str_node). Returns false for everything else, which then goes through save().
   bool fast_items = false;  // protocol ≥ 2 and no persistent_id (configure)
   bool fast_strs = false;   // protocol ≥ 4 as well
+  // save_inline of what a container's cell holds, without unpacking the common atoms.
+  [[gnu::always_inline]] bool save_inline_cell(detail::Cell c) {
+    if (!fast_items) return false;
+    switch (c.tag()) {
+      case Tag::small_int:
+        out.boundary();
+        detail::emit_int_protocol2(out, c.inline_int_value());
+        return true;
+      case Tag::none:
+        out.boundary();
+        out.put(op(Op::NONE));
+        return true;
+      case Tag::boolean:
+        out.boundary();
+        out.put(c.bool_value() ? op(Op::NEWTRUE) : op(Op::NEWFALSE));
+        return true;
+      case Tag::str: return save_inline(detail::load(c));
+      default: return c.tag() == detail::boxed_float || c.tag() == detail::boxed_int ? save_inline(detail::load(c)) : false;
+    }
+  }
+  // Runs `container`'s cells base[pos], base[pos + stride], … below `end` through save_inline_cell
+  // and save: the loop of the list, tuple and set steps. Returns false when a save pushed a task
+  // (the step resumes at `pos` later).
+  bool save_cells(const char* base, std::size_t stride, std::size_t& pos, std::size_t end) {
+    const std::size_t depth = stack.size();
+    std::size_t i = pos;
+    while (i < end) {
+      if (fast_items) i = write_atom_run(base, stride, i, end);
+      if (i == end) break;
+      const detail::Cell c = *reinterpret_cast<const detail::Cell*>(base + i * stride);
+      ++i;
+      if (save_inline_cell(c)) continue;
+      pos = i;
+      save(detail::load(c));
+      if (stack.size() != depth) return false;
+    }
+    pos = i;
+    return true;
+  }
+  // Writes the cells from i on while they are None, bools or ints that fit a cell (at most 10
+  // bytes each) straight into the output, checking room once per run and the frame boundary
+  // against a pointer; returns the position of the first cell it did not write.
+  std::size_t write_atom_run(const char* base, std::size_t stride, std::size_t i, std::size_t end) {
+    constexpr std::size_t run_items = 256;
+    while (i < end) {
+      const std::size_t stop = std::min(end, i + run_items);
+      char* p = out.run_begin((stop - i) * 10);
+      const char* const frame_full = out.run_boundary();
+      for (; i < stop && p < frame_full; ++i) {
+        const detail::Cell c = *reinterpret_cast<const detail::Cell*>(base + i * stride);
+        const Tag tag = c.tag();
+        if (tag == Tag::small_int) {
+          p = detail::put_int_protocol2(p, c.inline_int_value());
+        } else if (tag == Tag::none) {
+          *p++ = op(Op::NONE);
+        } else if (tag == Tag::boolean) {
+          *p++ = c.bool_value() ? op(Op::NEWTRUE) : op(Op::NEWFALSE);
+        } else {
+          break;
+        }
+      }
+      out.run_end(p);
+      if (i < stop) return i;  // another kind of item, or a full frame (save_inline_cell commits it)
+    }
+    return i;
+  }
+
   [[gnu::always_inline]] bool save_inline(Slot s) {
     if (!fast_items) return false;
     switch (s.tag) {
@@ -1585,13 +1652,7 @@ void Writer::step_object(Task& t) {
 // Items of a tuple / frozenset / temporary, then its closing.
 void Writer::step_seq(Task& t) {
   if (t.pos < t.end) {
-    std::size_t depth = stack.size();
-    do {
-      Slot item = slot_at(t.base, t.stride, t.pos++);
-      if (save_inline(item)) continue;
-      save(item);
-      if (stack.size() != depth) return;
-    } while (t.pos < t.end);
+    save_cells(t.base, t.stride, t.pos, t.end);
     return;
   }
   Task done = t;
@@ -1679,14 +1740,9 @@ void Writer::step_list(Task& t) {
   }
   if (t.pos < t.batch_end) {
     // Items that push no task (atoms, strs, memo hits…) are written in this loop; the first that
-    // does hands control back to the main loop (and `t` may then move).
-    std::size_t depth = stack.size();
-    do {
-      Slot item = slot_at(t.base, t.stride, t.pos++);
-      if (save_inline(item)) continue;
-      save(item);
-      if (stack.size() != depth) return;
-    } while (t.pos < t.batch_end);
+    // does hands control back to the main loop (and `t` may then move: save_cells writes the
+    // position back before it saves).
+    save_cells(t.base, t.stride, t.pos, t.batch_end);
     return;
   }
   if (t.flag) {
@@ -1732,16 +1788,14 @@ void Writer::step_dict(Task& t) {
     std::size_t depth = stack.size();
     do {
       const DictEntry& e = entries[t.pos++];
-      const Slot key = detail::load(e.key);
-      if (!save_inline(key)) {
+      if (!save_inline_cell(e.key)) {
         t.phase = 1;
-        save(key);
+        save(detail::load(e.key));
         if (stack.size() != depth) return;
         t.phase = 0;
       }
-      const Slot value = detail::load(e.value);
-      if (save_inline(value)) continue;
-      save(value);
+      if (save_inline_cell(e.value)) continue;
+      save(detail::load(e.value));
       if (stack.size() != depth) return;
     } while (t.pos < t.batch_end);
     return;
@@ -1766,8 +1820,9 @@ void Writer::step_set(Task& t) {
   if (t.pos < t.batch_end) {
     std::size_t depth = stack.size();
     do {
-      Slot item = detail::load(entries[t.pos++].key);
-      if (save_inline(item)) continue;
+      const detail::Cell item_cell = entries[t.pos++].key;
+      if (save_inline_cell(item_cell)) continue;
+      const Slot item = detail::load(item_cell);
       save(item);
       if (stack.size() != depth) return;
     } while (t.pos < t.batch_end);
