@@ -857,6 +857,24 @@ class Machine {
 
 // ---- the loop -----------------------------------------------------------------------------------
 
+// Whether the n bytes at p are ASCII, where 8 more bytes after them may be read.
+[[gnu::always_inline]] inline bool ascii_with_slack(const char* p, std::size_t n) noexcept {
+  constexpr std::uint64_t high_bits = 0x8080808080808080ull;
+  std::uint64_t word;
+  if (n <= 8) {
+    std::memcpy(&word, p, 8);
+    const std::uint64_t mask = n == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * n)) - 1;
+    return (word & mask & high_bits) == 0;
+  }
+  if (n <= 16) {
+    std::uint64_t last;
+    std::memcpy(&word, p, 8);
+    std::memcpy(&last, p + n - 8, 8);
+    return ((word | last) & high_bits) == 0;
+  }
+  return detail::is_ascii(std::string_view(p, n));
+}
+
 // The opcodes run_simple_opcodes handles, numbered densely for its switch (0: any other).
 enum SimpleOpcode : std::uint8_t {
   not_simple, binint1, binint2, binint, none, newtrue, newfalse, binget, memoize, mark, short_binunicode
@@ -944,8 +962,8 @@ constexpr std::array<std::uint8_t, 256> simple_opcodes = [] {
       case short_binunicode: {
         const std::size_t n = static_cast<unsigned char>(cur[1]);
         if (n > static_cast<std::size_t>(end - cur) || !plain_strs) goto done;
+        if (!ascii_with_slack(cur + 2, n)) goto done;
         const std::string_view text(cur + 2, n);
-        if (!detail::is_ascii(text)) goto done;
         in_.advance_to(cur, op);  // new_str may fail (Limits::max_nodes) at this opcode
         stack[sp++] = detail::pack_unboxed(new_str(text));
         cur += 2 + n;

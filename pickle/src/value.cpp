@@ -245,7 +245,7 @@ Heap* Heap::root() noexcept {
   return heap;
 }
 
-void* Heap::allocate(std::size_t bytes, std::size_t align) {
+void* Heap::allocate_elsewhere(std::size_t bytes, std::size_t align) {
   Heap& heap = parent == nullptr ? *this : *root();
   heap.used_bytes += bytes;
   const std::uintptr_t start = align_up(reinterpret_cast<std::uintptr_t>(heap.cursor), align);

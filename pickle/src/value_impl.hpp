@@ -266,7 +266,21 @@ struct Heap {
   std::vector<std::pair<const void*, Slot>> folded_arguments;
 
   static Heap* create();  // refs == 1
-  void* allocate(std::size_t bytes, std::size_t align = alignof(std::max_align_t));
+  // A bump allocation: inline while it fits the current chunk of a root region.
+  [[gnu::always_inline]] void* allocate(std::size_t bytes, std::size_t align = alignof(std::max_align_t)) {
+    if (parent == nullptr) [[likely]] {
+      const auto at = reinterpret_cast<std::uintptr_t>(cursor);
+      const std::uintptr_t start = (at + align - 1) & ~static_cast<std::uintptr_t>(align - 1);
+      if (cursor != nullptr && start + bytes <= reinterpret_cast<std::uintptr_t>(limit)) [[likely]] {
+        used_bytes += bytes;
+        cursor = reinterpret_cast<char*>(start + bytes);
+        return reinterpret_cast<void*>(start);
+      }
+    }
+    return allocate_elsewhere(bytes, align);
+  }
+  // allocate's other cases: a non-root region, a new chunk.
+  void* allocate_elsewhere(std::size_t bytes, std::size_t align);
   // Grow a block from old_bytes to new_bytes without copying it: in place when it was the last
   // allocation and its chunk has room, or, for the latest large block (alone in its chunk), by
   // growing that chunk (realloc: the system remaps large blocks). Returns the block's address,
