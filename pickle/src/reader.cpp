@@ -866,18 +866,22 @@ class Machine {
     const std::uint64_t mask = n == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * n)) - 1;
     return (word & mask & high_bits) == 0;
   }
-  if (n <= 16) {
-    std::uint64_t last;
-    std::memcpy(&word, p, 8);
-    std::memcpy(&last, p + n - 8, 8);
-    return ((word | last) & high_bits) == 0;
+  // Whole words, the last one overlapping the one before.
+  std::uint64_t seen = 0;
+  for (std::size_t i = 0; i + 8 < n; i += 8) {
+    std::memcpy(&word, p + i, 8);
+    seen |= word;
   }
-  return detail::is_ascii(std::string_view(p, n));
+  std::memcpy(&word, p + n - 8, 8);
+  return ((seen | word) & high_bits) == 0;
 }
 
 // The opcodes run_simple_opcodes handles, numbered densely for its switch (0: any other).
 enum SimpleOpcode : std::uint8_t {
-  not_simple, binint1, binint2, binint, none, newtrue, newfalse, binget, memoize, mark, short_binunicode
+  not_simple, binint1, binint2, binint, none, newtrue, newfalse, binget, memoize, mark, short_binunicode,
+  empty_list, empty_dict, empty_tuple, empty_set,
+  // These call the opcode's own handler, with the loop's state stored first and reloaded after.
+  through_handler,
 };
 
 constexpr std::array<std::uint8_t, 256> simple_opcodes = [] {
@@ -892,58 +896,83 @@ constexpr std::array<std::uint8_t, 256> simple_opcodes = [] {
   kinds[byte(Op::MEMOIZE)] = memoize;
   kinds[byte(Op::MARK)] = mark;
   kinds[byte(Op::SHORT_BINUNICODE)] = short_binunicode;
+  kinds[byte(Op::EMPTY_LIST)] = empty_list;
+  kinds[byte(Op::EMPTY_DICT)] = empty_dict;
+  kinds[byte(Op::EMPTY_TUPLE)] = empty_tuple;
+  kinds[byte(Op::EMPTY_SET)] = empty_set;
+  for (Op o : {Op::APPEND, Op::APPENDS, Op::SETITEM, Op::SETITEMS, Op::ADDITEMS, Op::TUPLE1, Op::TUPLE2,
+               Op::TUPLE3, Op::TUPLE}) {
+    kinds[byte(o)] = through_handler;
+  }
   return kinds;
 }();
 
-// The opcodes that only push an atom, a short str or a memo reference, mark the stack or memoize its
-// top are run here in a loop over local copies of the cursor and stack pointer, up to the first
-// other opcode, anything unusual (a memo miss, a full stack, the end of the frame, a str that is not
-// plain ASCII), or one that needs the general path for its error. They are most of the opcodes of
-// common pickles, and the general loop's bookkeeping was most of their cost.
+// The opcodes of common pickles run here, in a loop over local copies of the cursor and stack
+// pointer, up to the first other opcode, anything unusual (a memo miss, a full stack, the end of the
+// frame, a str that is not plain ASCII) or one whose error the general path raises. The ones that
+// only push an atom, a short str, an empty container or a memo reference, mark the stack or
+// memoize its top are done in place; the container operations (APPENDS, SETITEMS, TUPLE…) call
+// their handlers. The general loop's bookkeeping per opcode was most of the cost of the first kind.
 [[gnu::always_inline]] inline void Machine::run_simple_opcodes() {
-  const char* cur = in_.cursor();
+  const char* const start = in_.cursor();
+  const char* cur = start;
   // Every opcode here reads at most 5 bytes, so 8 left in the frame need no bounds check.
   const char* const end = cur + (in_.contiguous() >= 8 ? in_.contiguous() - 8 : 0);
-  const char* last = nullptr;
   std::size_t sp = sp_;
-  Cell* const stack = stack_base_;
+  Cell* stack = stack_base_;
   std::size_t limit = push_limit_;
   const std::size_t depth_limit = std::min(limits_.max_stack, limits_.max_depth);
   // Strs are ordinary nodes unless the options make some of them views or shared singletons.
   const bool plain_strs = input_owner_ == nullptr && !options_.reloaded_identities;
-  while (cur < end && sp < limit) {
-    const char* const op = cur;
+  // Before a call that may fail at this opcode, or that reads or changes the machine's state.
+  auto store_state = [&](const char* next) __attribute__((always_inline)) {
+    sp_ = sp;
+    in_.advance_to(next, cur);
+    op_ = static_cast<std::uint8_t>(*cur);
+  };
+  auto load_state = [&]() __attribute__((always_inline)) {
+    sp = sp_;
+    stack = stack_base_;
+    limit = push_limit_;
+  };
+  while (cur < end) {
     switch (simple_opcodes[static_cast<unsigned char>(*cur)]) {
       case binint1:
+        if (sp == limit) goto done;
         stack[sp++] = Cell::inline_int(static_cast<unsigned char>(cur[1]));
         cur += 2;
-        break;
+        continue;
       case binint2:
+        if (sp == limit) goto done;
         stack[sp++] = Cell::inline_int(static_cast<std::int64_t>(read_le(cur + 1, 2)));
         cur += 3;
-        break;
+        continue;
       case binint:
+        if (sp == limit) goto done;
         stack[sp++] = Cell::inline_int(static_cast<std::int32_t>(read_le(cur + 1, 4)));
         cur += 5;
-        break;
+        continue;
       case none:
+        if (sp == limit) goto done;
         stack[sp++] = Cell();
         cur += 1;
-        break;
+        continue;
       case newtrue:
+        if (sp == limit) goto done;
         stack[sp++] = Cell::boolean(true);
         cur += 1;
-        break;
+        continue;
       case newfalse:
+        if (sp == limit) goto done;
         stack[sp++] = Cell::boolean(false);
         cur += 1;
-        break;
+        continue;
       case binget: {
         const Cell value = memo_.dense_at(static_cast<unsigned char>(cur[1]));
-        if (value == absent) goto done;  // the general path raises
+        if (value == absent || sp == limit) goto done;  // the general path raises
         stack[sp++] = value;
         cur += 2;
-        break;
+        continue;
       }
       case memoize:
         if (sp <= fence_ || memo_.count() >= limits_.max_memo_entries ||
@@ -951,33 +980,66 @@ constexpr std::array<std::uint8_t, 256> simple_opcodes = [] {
           goto done;
         }
         cur += 1;
-        break;
+        continue;
       case mark:
         if (sp + marks_.size() + 1 > depth_limit) goto done;
         marks_.push_back(sp);
         marks_changed();
         limit = push_limit_;
         cur += 1;
-        break;
+        continue;
       case short_binunicode: {
         const std::size_t n = static_cast<unsigned char>(cur[1]);
-        if (n > static_cast<std::size_t>(end - cur) || !plain_strs) goto done;
+        if (n + 2 > static_cast<std::size_t>(end - cur) || !plain_strs || sp == limit) goto done;
         if (!ascii_with_slack(cur + 2, n)) goto done;
-        const std::string_view text(cur + 2, n);
-        in_.advance_to(cur, op);  // new_str may fail (Limits::max_nodes) at this opcode
-        stack[sp++] = detail::pack_unboxed(new_str(text));
+        store_state(cur);  // new_str may fail (Limits::max_nodes) at this opcode
+        stack[sp++] = detail::pack_unboxed(new_str(std::string_view(cur + 2, n)));
         cur += 2 + n;
-        break;
+        continue;
       }
+      case empty_list:
+      case empty_dict:
+      case empty_tuple:
+      case empty_set: {
+        if (sp == limit) goto done;
+        store_state(cur);  // the node may exceed a limit at this opcode
+        if (root_->allocated_bytes > alloc_checkpoint_) check_alloc();
+        const auto kind = simple_opcodes[static_cast<unsigned char>(*cur)];
+        const Slot node = kind == empty_list    ? new_seq(Tag::list, nullptr, 0)
+                          : kind == empty_tuple ? new_seq(Tag::tuple, nullptr, 0)
+                          : kind == empty_dict  ? new_dict(Tag::dict)
+                                                : new_dict(Tag::set);
+        stack[sp++] = detail::pack_unboxed(node);
+        cur += 1;
+        continue;
+      }
+      case through_handler:
+        store_state(cur + 1);
+        if (root_->allocated_bytes > alloc_checkpoint_) check_alloc();
+        switch (static_cast<Op>(*cur)) {
+          case Op::APPEND: op_append(); break;
+          case Op::APPENDS: op_appends(); break;
+          case Op::SETITEM: op_setitem(); break;
+          case Op::SETITEMS: op_setitems(); break;
+          case Op::ADDITEMS: op_additems(); break;
+          case Op::TUPLE1: op_tuple_n(1); break;
+          case Op::TUPLE2: op_tuple_n(2); break;
+          case Op::TUPLE3: op_tuple_n(3); break;
+          default: op_tuple(); break;
+        }
+        load_state();
+        cur += 1;
+        continue;
       default: goto done;
     }
-    last = op;
   }
 done:
   sp_ = sp;
-  if (last != nullptr) {
-    in_.advance_to(cur, last);
-    op_ = static_cast<std::uint8_t>(*last);
+  if (cur != start) {
+    // The next opcode's offset is set as it is read; the one before it was none of REDUCE's
+    // (see op_pop), which is all the general loop asks of op_.
+    in_.advance_to(cur, cur);
+    op_ = static_cast<std::uint8_t>(Op::MARK);
   }
 }
 

@@ -463,7 +463,6 @@ Slot make_bytes(Heap& heap, std::string_view data, Tag tag) {
   return node_slot(tag, node);
 }
 
-Slot make_str(Heap& heap, std::string_view utf8) { return make_bytes(heap, utf8, Tag::str); }
 
 Slot make_string_view(Heap& heap, const char* data, std::size_t size, Tag tag) {
   StringNode* node = tag == Tag::bytearray ? heap.make<BytearrayNode>() : heap.make<StringNode>();

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string_view>
 #include <utility>
@@ -308,7 +309,20 @@ Heap* merge(Heap* a, Heap* b);
 // --- node construction (the heap must be a root or a region that forwards to one) -------------
 Slot make_int(Heap& heap, const BigInt& v);  // small_int when it fits in int64
 BigInt to_bigint(const BigIntNode& node);
-Slot make_str(Heap& heap, std::string_view utf8);  // no validation: the caller validated
+// No validation: the caller validated. Inline: a loaded pickle makes one for most of its opcodes.
+[[gnu::always_inline]] inline Slot make_str(Heap& heap, std::string_view utf8) {
+  auto* node = static_cast<StringNode*>(heap.allocate(sizeof(StringNode) + utf8.size(), alignof(StringNode)));
+  char* text = reinterpret_cast<char*>(node + 1);
+  if (!utf8.empty()) std::memcpy(text, utf8.data(), utf8.size());
+  node->refs = 0;
+  node->data = text;
+  node->size = utf8.size();
+  node->hash = hash_unset;
+  Slot slot;
+  slot.tag = Tag::str;
+  slot.p = node;
+  return slot;
+}
 Slot make_bytes(Heap& heap, std::string_view data, Tag tag = Tag::bytes);  // bytes or bytearray
 // A node pointing into memory kept alive by heap.keepalive (zero-copy); tag str, bytes.
 Slot make_string_view(Heap& heap, const char* data, std::size_t size, Tag tag);
