@@ -1484,6 +1484,23 @@ std::int64_t Machine::byte_value(Slot item) {
 
 void Machine::extend_list(Slot list, const Cell* items, std::size_t n) {
   auto& seq = detail::node<detail::SeqNode>(list);
+  Heap& region = heap();
+  // Items that end at the arena top (an empty list's inline items right after its node, or a list
+  // of atoms being loaded) grow in place, exactly.
+  if (seq.items + seq.capacity == static_cast<const void*>(region.cursor) &&
+      static_cast<std::size_t>(region.limit - region.cursor) / sizeof(Cell) >= seq.size + n - seq.capacity &&
+      seq.size + n > seq.capacity) {
+    const std::size_t extra = (seq.size + n - seq.capacity) * sizeof(Cell);
+    region.cursor += extra;
+    region.used_bytes += extra;
+    seq.capacity = seq.size + n;
+    for (std::size_t i = 0; i < n; ++i) {
+      seq.items[seq.size + i] = items[i];
+      detail::note_reference(items[i]);
+    }
+    seq.size += n;
+    return;
+  }
   if (seq.size == 0 && seq.capacity < n &&
       seq.items + seq.capacity != static_cast<const void*>(heap().cursor)) {
     // The first batch of a list is usually all of it (APPENDS of a whole list, or the single
@@ -1523,9 +1540,14 @@ void Machine::extend_bytearray(Slot target, const Cell* items, std::size_t n) {
 void Machine::do_append(std::size_t x) {
   if (x > sp_ || x <= fence()) underflow();
   if (x == sp_) return;
-  const Slot target = detail::load(stack_base_[x - 1]);
   const Cell* items = stack_base_ + x;
   const std::size_t n = sp_ - x;
+  if (stack_base_[x - 1].tag() == Tag::list) {
+    extend_list(detail::load(stack_base_[x - 1]), items, n);
+    sp_ = x;
+    return;
+  }
+  const Slot target = detail::load(stack_base_[x - 1]);
   switch (target.tag) {
     case Tag::list: extend_list(target, items, n); break;
     case Tag::bytearray: extend_bytearray(target, items, n); break;
