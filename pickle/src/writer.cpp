@@ -1060,6 +1060,20 @@ void Writer::save_tuple_node(Slot s, const void* args_owner) {
   t.stride = sizeof(detail::Cell);
   t.end = n.size;
   if (!(protocol >= 2 && n.size <= 3)) out.put(op(Op::MARK));
+  if (fast_items && args_owner == nullptr) {
+    // A tuple of atoms needs no task, and cannot have been memoized through its items.
+    t.pos = write_atom_run(t.base, t.stride, 0, n.size);
+    if (t.pos == n.size) {
+      if (protocol >= 2 && n.size <= 3) {
+        static constexpr char ops[] = {0, op(Op::TUPLE1), op(Op::TUPLE2), op(Op::TUPLE3)};
+        out.put(ops[n.size]);
+      } else {
+        out.put(op(Op::TUPLE));
+      }
+      memoize(s.p);
+      return;
+    }
+  }
   push(t);
 }
 
@@ -1077,6 +1091,18 @@ void Writer::save_list_node(Slot s) {
   t.base = reinterpret_cast<const char*>(n.items);
   t.stride = sizeof(detail::Cell);
   t.end = n.size;
+  if (fast_items && n.size >= 2 && n.size <= batch_size) {
+    // One batch of atoms needs no task: MARK, the items, APPENDS. Otherwise the task goes on from
+    // the first other item, inside the batch opened here.
+    out.put(op(Op::MARK));
+    t.pos = write_atom_run(t.base, t.stride, 0, n.size);
+    if (t.pos == n.size) {
+      out.put(op(Op::APPENDS));
+      return;
+    }
+    t.flag = true;
+    t.batch_end = n.size;
+  }
   push(t);
 }
 
@@ -1094,6 +1120,26 @@ void Writer::save_dict_node(Slot s) {
   t.base = reinterpret_cast<const char*>(n.entries);
   t.stride = sizeof(DictEntry);
   t.end = n.size;
+  if (fast_items && n.size >= 2 && n.size < batch_size) {
+    // One batch of atoms and short strs needs no task: MARK, the pairs, SETITEMS. Otherwise the task
+    // goes on from the first other key or value, inside the batch opened here.
+    out.put(op(Op::MARK));
+    for (; t.pos < n.size; ++t.pos) {
+      if (!save_inline_cell(n.entries[t.pos].key)) break;
+      if (!save_inline_cell(n.entries[t.pos].value)) {
+        t.phase = 1;  // the value of entry pos - 1 is next
+        ++t.pos;
+        break;
+      }
+    }
+    if (t.pos == n.size && t.phase == 0) {
+      out.put(op(Op::SETITEMS));
+      return;
+    }
+    t.flag = true;
+    t.batch_start = 0;
+    t.batch_end = n.size;
+  }
   push(t);
 }
 
