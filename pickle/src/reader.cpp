@@ -7,6 +7,7 @@
 #include "pickle/reader.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <array>
 #include <cstring>
 #include <limits>
@@ -894,6 +895,7 @@ class Machine {
 // The opcodes run_simple_opcodes handles, numbered densely for its switch (0: any other).
 enum SimpleOpcode : std::uint8_t {
   not_simple, binint1, binint2, binint, none, newtrue, newfalse, binget, memoize, mark, short_binunicode,
+  binfloat,
   empty_list, empty_dict, empty_tuple, empty_set,
   // These call the opcode's own handler, with the loop's state stored first and reloaded after.
   through_handler,
@@ -911,6 +913,7 @@ constexpr std::array<std::uint8_t, 256> simple_opcodes = [] {
   kinds[byte(Op::MEMOIZE)] = memoize;
   kinds[byte(Op::MARK)] = mark;
   kinds[byte(Op::SHORT_BINUNICODE)] = short_binunicode;
+  kinds[byte(Op::BINFLOAT)] = binfloat;
   kinds[byte(Op::EMPTY_LIST)] = empty_list;
   kinds[byte(Op::EMPTY_DICT)] = empty_dict;
   kinds[byte(Op::EMPTY_TUPLE)] = empty_tuple;
@@ -931,8 +934,8 @@ constexpr std::array<std::uint8_t, 256> simple_opcodes = [] {
 [[gnu::always_inline]] inline void Machine::run_simple_opcodes() {
   const char* const start = in_.cursor();
   const char* cur = start;
-  // Every opcode here reads at most 5 bytes, so 8 left in the frame need no bounds check.
-  const char* const end = cur + (in_.contiguous() >= 8 ? in_.contiguous() - 8 : 0);
+  // Every opcode here reads at most 9 bytes, so 16 left in the frame need no bounds check.
+  const char* const end = cur + (in_.contiguous() >= 16 ? in_.contiguous() - 16 : 0);
   std::size_t sp = sp_;
   Cell* stack = stack_base_;
   std::size_t limit = push_limit_;
@@ -982,6 +985,18 @@ constexpr std::array<std::uint8_t, 256> simple_opcodes = [] {
         stack[sp++] = Cell::boolean(false);
         cur += 1;
         continue;
+      case binfloat: {
+        if (sp == limit) goto done;
+        std::uint64_t bits;
+        std::memcpy(&bits, cur + 1, 8);
+        Slot f;
+        f.tag = Tag::floating;
+        if constexpr (std::endian::native == std::endian::little) bits = __builtin_bswap64(bits);
+        std::memcpy(&f.f, &bits, 8);
+        stack[sp++] = detail::box(heap(), f);
+        cur += 9;
+        continue;
+      }
       case binget: {
         const Cell value = memo_.dense_at(static_cast<unsigned char>(cur[1]));
         if (value == absent || sp == limit) goto done;  // the general path raises

@@ -456,8 +456,8 @@ struct Writer {
     pos = i;
     return true;
   }
-  // Writes the cells from i on while they are None, bools or ints that fit a cell (at most 10
-  // bytes each) straight into the output, checking room once per run and the frame boundary
+  // Writes the cells from i on while they are None, bools, floats or ints of the int64 range (at
+  // most 10 bytes each) straight into the output, checking room once per run and the frame boundary
   // against a pointer; returns the position of the first cell it did not write.
   std::size_t write_atom_run(const char* base, std::size_t stride, std::size_t i, std::size_t end) {
     constexpr std::size_t run_items = 256;
@@ -474,6 +474,15 @@ struct Writer {
           *p++ = op(Op::NONE);
         } else if (tag == Tag::boolean) {
           *p++ = c.bool_value() ? op(Op::NEWTRUE) : op(Op::NEWFALSE);
+        } else if (tag == detail::boxed_float) {
+          std::uint64_t bits;
+          std::memcpy(&bits, c.pointer(), 8);
+          p[0] = op(Op::BINFLOAT);
+          if constexpr (std::endian::native == std::endian::little) bits = __builtin_bswap64(bits);
+          std::memcpy(p + 1, &bits, 8);
+          p += 9;
+        } else if (tag == detail::boxed_int) {
+          p = detail::put_int_protocol2(p, *static_cast<const std::int64_t*>(c.pointer()));
         } else {
           break;
         }
