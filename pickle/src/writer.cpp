@@ -515,7 +515,11 @@ struct Writer {
       case Tag::str: {
         if (!fast_strs) return false;
         const auto& n = detail::node<StringNode>(s);
-        if (n.size < 3 || n.size > 0xFF) return false;
+        // '' and 1-character latin-1 strs (1 or 2 bytes) may stand for CPython's cached objects.
+        if (n.size == 0 || n.size > 0xFF || n.size == 1 ||
+            (n.size == 2 && (static_cast<unsigned char>(n.data[0]) & 0xFE) == 0xC2)) {
+          return false;
+        }
         out.boundary();
         if (std::uint64_t hit = memo.find_or_insert(s.p, next_index); hit != IdentityMemo::missing) {
           get(hit);
