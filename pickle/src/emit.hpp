@@ -247,7 +247,7 @@ inline void emit_memoize(Output& out, int protocol, std::uint64_t index) {
   }
 }
 
-inline void emit_get(Output& out, int protocol, std::uint64_t index) {
+[[gnu::always_inline]] inline void emit_get(Output& out, int protocol, std::uint64_t index) {
   if (protocol >= 1) {
     if (index < 256) {
       out.put(op(Op::BINGET), static_cast<char>(index));

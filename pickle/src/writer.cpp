@@ -459,9 +459,15 @@ struct Writer {
   // Writes the cells from i on while they are None, bools, floats or ints of the int64 range (at
   // most 10 bytes each) straight into the output, checking room once per run and the frame boundary
   // against a pointer; returns the position of the first cell it did not write.
+  static bool is_run_atom(detail::Cell c) noexcept {
+    const Tag tag = c.tag();
+    return tag == Tag::small_int || tag == Tag::none || tag == Tag::boolean || tag == detail::boxed_float ||
+           tag == detail::boxed_int;
+  }
   std::size_t write_atom_run(const char* base, std::size_t stride, std::size_t i, std::size_t end) {
     constexpr std::size_t run_items = 256;
-    while (i < end) {
+    // A run costs a room check: not worth it for an item of another kind.
+    while (i < end && is_run_atom(*reinterpret_cast<const detail::Cell*>(base + i * stride))) {
       const std::size_t stop = std::min(end, i + run_items);
       char* p = out.run_begin((stop - i) * 10);
       const char* const frame_full = out.run_boundary();
@@ -515,10 +521,16 @@ struct Writer {
       case Tag::str: {
         if (!fast_strs) return false;
         const auto& n = detail::node<StringNode>(s);
-        // '' and 1-character latin-1 strs (1 or 2 bytes) may stand for CPython's cached objects.
-        if (n.size == 0 || n.size > 0xFF || n.size == 1 ||
+        if (n.size > 0xFF) return false;
+        // '' and 1-character latin-1 strs (1 or 2 bytes) may stand for CPython's cached objects:
+        // written by save_str_node, unless memoized already (what save does first).
+        if (n.size == 0 || n.size == 1 ||
             (n.size == 2 && (static_cast<unsigned char>(n.data[0]) & 0xFE) == 0xC2)) {
-          return false;
+          const std::uint64_t hit = memo.find(s.p);
+          if (hit == IdentityMemo::missing) return false;
+          out.boundary();
+          get(hit);
+          return true;
         }
         out.boundary();
         if (std::uint64_t hit = memo.find_or_insert(s.p, next_index); hit != IdentityMemo::missing) {
