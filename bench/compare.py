@@ -175,7 +175,8 @@ def main():
             ours_typed = {}
             for op in ('loads', 'dumps'):
                 result = subprocess.run([args.pickletool, 'bench-native', '--op', op, '--type', typed,
-                                         '--min-time', str(args.min_time), path],
+                                         '--min-time', str(args.min_time), '--clock', args.clock,
+                                         path],
                                         capture_output=True, text=True)
                 ours_typed[op] = json.loads(result.stdout) if result.returncode == 0 else None
             rows.append((name + ' typed', len(data), py_loads, ours_typed['loads'], py_dumps,
