@@ -3,6 +3,7 @@
 // of those pickles at every protocol, error paths, and a live differential when PICKLE_PYTHON is set.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -157,6 +158,25 @@ std::vector<std::int64_t> range(std::int64_t n) {
   return out;
 }
 
+// tests/gen_native_cases.py's int_widths(): both edges of BININT1, BININT2, BININT and of LONG1 of
+// each length, within int64.
+std::vector<std::int64_t> int_widths() {
+  constexpr std::int64_t bit31 = std::int64_t{1} << 31;
+  std::vector<std::int64_t> values = {0,       1,       0xFF,    0x100,   0xFFFF,   0x10000,
+                                      bit31 - 1, bit31, -1,     -0x80,   -0x81,    -0x100,
+                                      -0x101,  -0x8000, -0x8001, -0x10000, -bit31, -bit31 - 1};
+  for (int n = 1; n <= 7; ++n) {
+    const std::int64_t edge = std::int64_t{1} << (8 * n - 1);
+    values.insert(values.end(), {edge - 1, edge, -edge, -edge - 1});
+  }
+  // Length 8: only 2**63 - 1 and -2**63 are in int64.
+  values.insert(values.end(), {std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()});
+  std::vector<std::int64_t> out;
+  for (std::int64_t v : values)
+    if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+  return out;
+}
+
 std::map<std::string, Case> cases() {
   std::map<std::string, Case> c;
   c["none"] = make_case(nullptr);
@@ -251,6 +271,30 @@ std::map<std::string, Case> cases() {
       std::tuple<std::string, pickle::bytes, std::string>("\xc3\xa9", pickle::bytes("\xe9"), "\xc3\xa9"));
   c["deep_types"] = make_case(
       std::map<std::string, std::vector<std::vector<std::tuple<int, std::string>>>>{{"m", {{{1, "pq"}}}}});
+  const std::vector<std::int64_t> widths = int_widths();
+  c["ints_every_width"] = make_case(widths);
+  std::vector<std::int64_t> cycling_2500, cycling_14000;
+  for (std::size_t i = 0; i < 2500; ++i) cycling_2500.push_back(widths[i % widths.size()]);
+  for (std::size_t i = 0; i < 14000; ++i) cycling_14000.push_back(widths[i * 7 % widths.size()]);
+  c["ints_cycling_widths_2500"] = make_case(cycling_2500);
+  c["ints_cycling_widths_14000"] = make_case(cycling_14000);
+  std::vector<std::int64_t> frame_after_mark;
+  for (std::int64_t i = 0; i < 6104; ++i) frame_after_mark.push_back((std::int64_t{1} << 62) + i);
+  for (std::int64_t i = 0; i < 896 + 500; ++i) frame_after_mark.push_back(100000 + i);
+  c["ints_frame_after_mark"] = make_case(frame_after_mark);
+  std::vector<std::int64_t> before_sibling;
+  for (std::int64_t i = 0; i < 13102; ++i) before_sibling.push_back(100000 + i);
+  c["ints_then_sibling_at_frame_end"] = make_case(std::pair<std::vector<std::int64_t>, int>(before_sibling, 5));
+  std::vector<std::int32_t> int32s;
+  for (std::int64_t v : widths)
+    if (v >= std::numeric_limits<std::int32_t>::min() && v <= std::numeric_limits<std::int32_t>::max())
+      int32s.push_back(static_cast<std::int32_t>(v));
+  c["int32s_every_width"] = make_case(int32s);
+  std::vector<std::uint8_t> uint8s;
+  for (int i = 0; i < 256; ++i) uint8s.push_back(static_cast<std::uint8_t>(i));
+  c["uint8s_all"] = make_case(uint8s);
+  const std::uint64_t top = std::uint64_t{1} << 63;
+  c["uint64s_above_int64"] = make_case(std::vector<std::uint64_t>{0, 255, top - 1, top, top + 1, ~std::uint64_t{0}});
   return c;
 }
 
@@ -550,6 +594,69 @@ TEST(NativeDifferential, RandomRecordsAgainstLiveCPython) {
     ++i;
   }
   EXPECT_EQ(i, expected.size());
+}
+
+// Integral vectors (the typed writer's and parser's int loops) against CPython: random lengths
+// around batch and frame sizes, random mixes of every encoding's range, every protocol; CPython's
+// bytes must equal ours and load back to the same vector.
+TEST(NativeDifferential, RandomIntVectorsAgainstLiveCPython) {
+  const char* python = std::getenv("PICKLE_PYTHON");
+  if (python == nullptr) GTEST_SKIP() << "PICKLE_PYTHON is not set";
+  std::mt19937_64 rng(11);
+  const std::vector<std::int64_t> widths = int_widths();
+  // An int of a random encoding: near one of the edges, or anywhere in a random bit width.
+  auto random_int = [&]() -> std::int64_t {
+    if (rng() % 2 == 0) return widths[rng() % widths.size()] + static_cast<std::int64_t>(rng() % 3) - 1;
+    const int bits = static_cast<int>(rng() % 64);
+    const auto v = static_cast<std::int64_t>(rng() >> (63 - bits));
+    return rng() % 2 == 0 ? v : ~v;
+  };
+  const std::size_t lengths[] = {0, 1, 2, 999, 1000, 1001, 2000, 13107, 13108};
+  std::string input_path = testing::TempDir() + "native_ints.txt";
+  std::string script_path = testing::TempDir() + "native_ints.py";
+  std::string output_path = testing::TempDir() + "native_ints.out";
+  std::ofstream input(input_path);
+  std::vector<std::vector<std::int64_t>> vectors;
+  std::vector<int> protocols;
+  for (int n = 0; n < 40; ++n) {
+    std::size_t length = n < static_cast<int>(std::size(lengths)) ? lengths[n] : rng() % 20000;
+    // Runs of one width (as real data has) or every item drawn afresh.
+    const bool runs = rng() % 2 == 0;
+    std::vector<std::int64_t> v;
+    std::int64_t run_base = random_int();
+    for (std::size_t i = 0; i < length; ++i) {
+      if (runs && rng() % 500 == 0) run_base = random_int();
+      v.push_back(runs ? run_base : random_int());
+    }
+    const int protocol = static_cast<int>(rng() % 6);
+    input << protocol;
+    for (std::int64_t x : v) input << ' ' << x;
+    input << '\n';
+    vectors.push_back(std::move(v));
+    protocols.push_back(protocol);
+  }
+  input.close();
+  std::ofstream script(script_path);
+  script << "import pickle, sys\n"
+            "with open(sys.argv[1]) as f, open(sys.argv[2], 'w') as out:\n"
+            "    for line in f:\n"
+            "        p, *items = line.split()\n"
+            "        out.write(pickle.dumps([int(x) for x in items], int(p)).hex() + '\\n')\n";
+  script.close();
+  std::string command = std::string(python) + " " + script_path + " " + input_path + " " + output_path;
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::ifstream output(output_path);
+  std::string line;
+  std::size_t i = 0;
+  while (std::getline(output, line)) {
+    ASSERT_LT(i, vectors.size());
+    const pickle::WriteOptions options = with_protocol(protocols[i]);
+    EXPECT_EQ(hex(pickle::dumps(vectors[i], options)), line)
+        << "case " << i << ", " << vectors[i].size() << " ints, protocol " << protocols[i];
+    EXPECT_EQ(pickle::loads<std::vector<std::int64_t>>(unhex(line)), vectors[i]) << "case " << i;
+    ++i;
+  }
+  EXPECT_EQ(i, vectors.size());
 }
 
 }  // namespace
