@@ -5,6 +5,7 @@
 #include "pickle/native.hpp"
 
 #include <array>
+#include <bit>
 #include <cstring>
 #include <limits>
 #include <unordered_map>
@@ -41,7 +42,7 @@ struct StringHash {
 struct WriterCore::State {
   WriteOptions options;
   int protocol = 4;
-  Output out;
+  Output out{Output::HandOver{}};  // one per dump: its buffer is the result
   std::uint64_t next_index = 0;
   // CPython's shared objects: '' and the 1-character latin-1 strs; b'' and the 1-byte bytes.
   detail::SharedSingletons singletons;
@@ -197,28 +198,147 @@ void WriterCore::list_open() {
   s.memoize();
 }
 
-void WriterCore::int64_list(const std::int64_t* items, std::size_t n) {
-  state_->out.reserve_capacity(n * 5 + n / 500 + 64);
-  list_open();
+namespace {
+
+// The most bytes one item of type I takes in the int loop's encoding (LONG1 of 8 bytes for int64,
+// of 9 for uint64 above INT64_MAX), and the room one store may touch past it (the 8-byte store of a
+// BININT1/2/BININT item).
+template <class I>
+constexpr std::size_t max_int_item_bytes =
+    sizeof(I) < 4 ? 5 : sizeof(I) == 4 ? (std::is_signed_v<I> ? 5 : 7) : (std::is_signed_v<I> ? 10 : 11);
+constexpr std::size_t int_store_slack = 8;
+
+// An item as 64 bits: sign-extended when its type is signed.
+template <class I>
+[[gnu::always_inline]] inline std::uint64_t widened(I item) {
+  return static_cast<std::uint64_t>(
+      static_cast<std::conditional_t<std::is_signed_v<I>, std::int64_t, std::uint64_t>>(item));
+}
+
+// One int at p as CPython's save_long writes it at protocol >= 2; returns the end. Ints of int32
+// range (nearly all) take one 8-byte store and no branch on their width: BININT1 when the value
+// fits a byte, BININT2 two bytes, else BININT (negative ones too). The others are LONG1 with the
+// minimal two's complement (of 9 bytes for uint64 values above INT64_MAX).
+template <class I>
+[[gnu::always_inline]] inline char* put_int(char* p, I item) {
+  const std::uint64_t u = widened(item);
+  const bool int32_range = std::is_signed_v<I> ? u + 0x80000000u <= 0xFFFFFFFFu : u <= 0x7FFFFFFFu;
+  if (int32_range) [[likely]] {
+    const std::uint64_t over_byte = u > 0xFF, over_short = u > 0xFFFF;
+    static constexpr unsigned char opcodes[3] = {byte(Op::BININT1), byte(Op::BININT2), byte(Op::BININT)};
+    const std::uint64_t word = u << 8 | opcodes[over_byte + over_short];
+    std::memcpy(p, &word, 8);
+    return p + 2 + over_byte + 2 * over_short;
+  }
+  p[0] = op(Op::LONG1);
+  if (std::is_unsigned_v<I> && static_cast<std::int64_t>(u) < 0) {
+    p[1] = 9;
+    std::memcpy(p + 2, &u, 8);
+    p[10] = 0;
+    return p + 11;
+  }
+  const auto v = static_cast<std::int64_t>(u);
+  const std::uint64_t magnitude = v < 0 ? ~u : u;
+  const auto bits = static_cast<std::size_t>(64 - std::countl_zero(magnitude));
+  const std::size_t n = std::min<std::size_t>(bits / 8 + 1, 8);
+  p[1] = static_cast<char>(n);
+  std::memcpy(p + 2, &u, 8);
+  return p + 2 + n;
+}
+
+// A run of ints all of one encoding, as real lists mostly are (ids, counts, sizes): a fixed stride
+// and no choice per item, about three times the speed of put_int. `stride` 2 is BININT1 (0–0xFF),
+// 3 BININT2 (0x100–0xFFFF), 5 BININT (0x10000–0x7FFFFFFF; negative ones take put_int). Returns the
+// end, or nullptr when some item is of another encoding (what was written is then garbage).
+template <std::size_t stride, class I>
+[[gnu::always_inline]] inline char* put_ints_of_one_width(char* p, const I* items, std::size_t n) {
+  constexpr std::uint64_t lowest = stride == 2 ? 0 : stride == 3 ? 0x100 : 0x10000;
+  constexpr std::uint64_t highest = stride == 2 ? 0xFF : stride == 3 ? 0xFFFF : 0x7FFFFFFF;
+  constexpr std::uint64_t opcode = stride == 2 ? byte(Op::BININT1) : stride == 3 ? byte(Op::BININT2) : byte(Op::BININT);
+  // highest + 1 is a power of two, so the OR of the items is at most highest exactly when each is;
+  // an item below lowest makes item - lowest wrap around, setting the top bit.
+  std::uint64_t all_bits = 0, below_lowest = 0;
+#pragma GCC unroll 4
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t u = widened(items[i]);
+    all_bits |= u;
+    below_lowest |= u - lowest;
+    const std::uint64_t word = u << 8 | opcode;
+    std::memcpy(p + stride * i, &word, 8);
+  }
+  if (all_bits > highest || (below_lowest >> 63) != 0) return nullptr;
+  return p + stride * n;
+}
+
+}  // namespace
+
+template <class I>
+void WriterCore::integer_list(const I* items, std::size_t n) {
+  static_assert(std::endian::native == std::endian::little, "put_int stores little-endian words");
   Output& out = state_->out;
-  if (protocol_ == 0 || n == 1) {
+  // The output's size from a sample of the items (exact for lists of one width), so that a large
+  // list's result is one allocation that take() hands over.
+  if (n > 64) {
+    std::size_t sampled = 0;
+    char scratch[max_int_item_bytes<I> + int_store_slack];
+    for (std::size_t k = 0; k < 64; ++k)
+      sampled += static_cast<std::size_t>(put_int(scratch, items[k * (n - 1) / 63]) - scratch);
+    out.reserve_capacity(sampled * (n / 64) + sampled * (n / 64) / 16 + 2 * (n / detail::batch_size) + 64);
+  }
+  list_open();
+  if (n == 0) return;
+  if (protocol_ < 2 || n == 1) {
+    // Protocol 0's text ints and protocol 1's LONG text: not worth a loop of their own.
     for (std::size_t i = 0; i < n; ++i) {
+      if (protocol_ >= 1 && n > 1 && i % detail::batch_size == 0) out.put(op(Op::MARK));
       out.boundary();
-      detail::emit_small_int(out, protocol_, items[i]);
-      out.put(op(Op::APPEND));
+      if constexpr (std::is_unsigned_v<I> && sizeof(I) == 8) {
+        detail::emit_uint64(out, protocol_, items[i]);
+      } else {
+        detail::emit_small_int(out, protocol_, static_cast<std::int64_t>(items[i]));
+      }
+      if (protocol_ == 0 || n == 1) {
+        out.put(op(Op::APPEND));
+      } else if ((i + 1) % detail::batch_size == 0 || i + 1 == n) {
+        out.put(op(Op::APPENDS));
+      }
     }
     return;
   }
+  constexpr std::size_t item_bytes = max_int_item_bytes<I>;
+  // The stride of one-width runs that the last chunk suggests (0: none), tried first on the next.
+  std::size_t predicted_stride = 0;
   for (std::size_t start = 0; start < n; start += detail::batch_size) {
-    std::size_t end = std::min(n, start + detail::batch_size);
+    const std::size_t end = std::min(n, start + detail::batch_size);
     out.put(op(Op::MARK));
-    for (std::size_t i = start; i < end; ++i) {
+    // CPython commits a full frame when it starts saving an item: items are written in chunks
+    // short enough that the frame cannot fill up before the chunk's last item starts, with one
+    // capacity check per chunk (one per batch, but near a frame's end).
+    for (std::size_t i = start; i < end;) {
       out.boundary();
-      detail::emit_small_int(out, protocol_, items[i]);
+      const std::size_t chunk = std::min(end - i, (out.frame_room() - 1) / item_bytes + 1);
+      char* const begin = out.room(chunk * item_bytes + int_store_slack);
+      const I* const first = items + i;
+      char* p = nullptr;
+      if (predicted_stride == 5) p = put_ints_of_one_width<5>(begin, first, chunk);
+      if (predicted_stride == 3) p = put_ints_of_one_width<3>(begin, first, chunk);
+      if (predicted_stride == 2) p = put_ints_of_one_width<2>(begin, first, chunk);
+      if (p == nullptr) {
+        p = begin;
+        for (const I* item = first; item != first + chunk; ++item) p = put_int(p, *item);
+        const auto written = static_cast<std::size_t>(p - begin);
+        predicted_stride = written == 5 * chunk || written == 3 * chunk || written == 2 * chunk ? written / chunk : 0;
+      }
+      out.advance(static_cast<std::size_t>(p - begin));
+      i += chunk;
     }
     out.put(op(Op::APPENDS));
   }
 }
+
+#define PICKLE_NATIVE_INTEGER_LIST(I) template void WriterCore::integer_list<I>(const I*, std::size_t);
+PICKLE_NATIVE_FOR_EACH_BULK_INTEGER(PICKLE_NATIVE_INTEGER_LIST)
+#undef PICKLE_NATIVE_INTEGER_LIST
 
 void WriterCore::str_list(const std::string* items, std::size_t n) {
   std::size_t total = 64 + n / 500;

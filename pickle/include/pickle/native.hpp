@@ -36,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 #include <limits>
 #include <list>
 #include <map>
@@ -166,6 +167,24 @@ constexpr Field<S, M> field(std::string_view name, M S::*member) {
 
 // --- the byte-level cores (pickle/src/native.cpp) -------------------------------------------------
 
+// The integral types whose contiguous lists the cores write and read in bulk (one loop over the
+// items, no per-item call); native.cpp instantiates the bulk functions for each.
+#define PICKLE_NATIVE_FOR_EACH_BULK_INTEGER(X)                                                  \
+  X(char) X(signed char) X(unsigned char) X(short) X(unsigned short) X(int) X(unsigned int)      \
+  X(long) X(unsigned long) X(long long) X(unsigned long long)
+template <class T>
+concept bulk_integer =
+    std::is_same_v<T, char> || std::is_same_v<T, signed char> || std::is_same_v<T, unsigned char> ||
+    std::is_same_v<T, short> || std::is_same_v<T, unsigned short> || std::is_same_v<T, int> ||
+    std::is_same_v<T, unsigned int> || std::is_same_v<T, long> || std::is_same_v<T, unsigned long> ||
+    std::is_same_v<T, long long> || std::is_same_v<T, unsigned long long>;
+// A contiguous container of them (std::vector, std::array, …): its items are read through data().
+template <class T>
+concept contiguous_of_bulk_integers = requires(const T& c) {
+  { c.data() } -> std::same_as<const typename T::value_type*>;
+  requires std::contiguous_iterator<decltype(c.begin())>;
+} && bulk_integer<typename T::value_type>;
+
 class WriterCore {
  public:
   explicit WriterCore(const WriteOptions& options);
@@ -184,8 +203,9 @@ class WriterCore {
   void bytes(std::string_view data);
   void bytearray(std::string_view data);
   void value(const Value& v);
-  // Bulk forms of the commonest lists.
-  void int64_list(const std::int64_t* items, std::size_t n);
+  // Bulk forms of the commonest lists: integers (I a bulk_integer) and strs.
+  template <class I>
+  void integer_list(const I* items, std::size_t n);
   void str_list(const std::string* items, std::size_t n);
 
   void list_open();
@@ -650,8 +670,8 @@ void TypedWriter::write(const T& x) {
   } else if constexpr (sequence_like<U>) {
     DepthGuard<WriterCore> guard(core_);
     using Item = typename U::value_type;
-    if constexpr (std::is_same_v<U, std::vector<Item>> && std::is_same_v<Item, std::int64_t>) {
-      core_.int64_list(x.data(), x.size());
+    if constexpr (contiguous_of_bulk_integers<U>) {
+      core_.integer_list(x.data(), x.size());
     } else if constexpr (std::is_same_v<U, std::vector<Item>> && std::is_same_v<Item, std::string>) {
       core_.str_list(x.data(), x.size());
     } else {
