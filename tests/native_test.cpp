@@ -439,6 +439,19 @@ TEST(Native, TypeErrorsGiveThePath) {
        "at [1]: expected int, got NoneType"},
       {"bytes_abc", [](const std::string& d) { pickle::loads<std::string>(d); },
        "expected str, got bytes"},
+      // The bulk int parser leaves an item that does not fit to the Value path, which names it.
+      {"ints_every_width", [](const std::string& d) { pickle::loads<std::vector<std::uint8_t>>(d); },
+       "at [3]: expected int that fits uint8_t, got int 256"},
+      {"ints_every_width", [](const std::string& d) { pickle::loads<std::vector<std::int32_t>>(d); },
+       "at [7]: expected int that fits int32_t, got int 2147483648"},
+      {"ints_every_width", [](const std::string& d) { pickle::loads<std::vector<std::uint64_t>>(d); },
+       "at [8]: expected int that fits uint64_t, got int -1"},
+      {"uint64s_above_int64", [](const std::string& d) { pickle::loads<std::vector<std::int64_t>>(d); },
+       "at [3]: expected int that fits int64_t, got int 9223372036854775808"},
+      {"ints_frame_after_mark", [](const std::string& d) { pickle::loads<std::vector<std::int32_t>>(d); },
+       "at [0]: expected int that fits int32_t, got int 4611686018427387904"},
+      {"list_variant", [](const std::string& d) { pickle::loads<std::vector<std::int64_t>>(d); },
+       "at [1]: expected int, got str"},
   };
   for (const ErrorCase& e : table) {
     ASSERT_TRUE(p4.count(e.pickle_hex_or_name)) << e.pickle_hex_or_name;

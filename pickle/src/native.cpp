@@ -472,6 +472,16 @@ struct GlobalName {
   std::string module, qualname;
 };
 
+// Whether a loaded int fits I (items that do not go to the Value path, which names the item).
+template <class I>
+[[gnu::always_inline]] inline bool fits(std::int64_t v) {
+  if constexpr (std::is_signed_v<I>) {
+    return v >= std::numeric_limits<I>::min() && v <= std::numeric_limits<I>::max();
+  } else {
+    return v >= 0 && static_cast<std::uint64_t>(v) <= std::numeric_limits<I>::max();
+  }
+}
+
 }  // namespace
 
 struct ReaderCore::State {
@@ -662,6 +672,85 @@ struct ReaderCore::State {
     }
   }
 
+  // An int of type I (an unsigned 64-bit one may be LONG1 of 9 bytes); Fallback when it does not fit.
+  template <class I>
+  I checked_integer() {
+    if constexpr (std::is_unsigned_v<I> && sizeof(I) == 8) {
+      if (peek() == byte(Op::LONG1) && pos + 1 < size && data[pos + 1] == 9) {
+        pos += 2;
+        const unsigned char* p = take(9);
+        if (p[8] != 0) fallback();
+        return static_cast<I>(u64(p));
+      }
+    }
+    const std::int64_t v = integer();
+    if (!fits<I>(v)) fallback();
+    return static_cast<I>(v);
+  }
+
+  // The items of an APPENDS batch of ints (pos after its MARK) appended to `out`, and the APPENDS.
+  // The items that lie wholly inside the current frame (all but the last few of a frame) are
+  // decoded by one loop without bounds checks: BININT / BININT1 / BININT2 / LONG1, the opcodes
+  // CPython writes for ints. The rest (and a frame's end) go through checked_integer. The vector
+  // is resized a batch at a time within what count_list_items reserved (beyond it, geometrically).
+  template <class I>
+  void integer_batch(std::vector<I>& out) {
+    constexpr std::size_t longest_item = 10;  // LONG1 of 8 bytes
+    std::size_t n = out.size();
+    for (;;) {
+      // Up to a batch more, within the capacity reserved (when the list's length is known).
+      const std::size_t room = out.capacity() - n;
+      out.resize(n + (room != 0 ? std::min(room, detail::batch_size) : detail::batch_size));
+      I* dst = out.data() + n;
+      I* const dst_end = out.data() + out.size();
+      while (dst != dst_end) {
+        const std::size_t limit = frame_end != no_frame ? frame_end : size;
+        const unsigned char* p = data + pos;
+        const unsigned char* const fast_end = limit - pos > longest_item ? data + limit - longest_item : p;
+        while (p < fast_end && dst != dst_end) {
+          std::int64_t v;
+          const unsigned char opcode = *p;
+          if (opcode == byte(Op::BININT)) {
+            std::int32_t word;
+            std::memcpy(&word, p + 1, 4);
+            v = word;
+            p += 5;
+          } else if (opcode == byte(Op::BININT1)) {
+            v = p[1];
+            p += 2;
+          } else if (opcode == byte(Op::BININT2)) {
+            v = p[1] | p[2] << 8;
+            p += 3;
+          } else if (opcode == byte(Op::LONG1) && p[1] != 0 && p[1] <= 8) {
+            const std::size_t len = p[1];
+            std::uint64_t word;
+            std::memcpy(&word, p + 2, 8);  // within the frame: p + 10 <= limit
+            const unsigned unused = 64 - 8 * static_cast<unsigned>(len);
+            v = static_cast<std::int64_t>(word << unused) >> unused;  // sign-extended
+            p += 2 + len;
+          } else {
+            break;
+          }
+          if (!fits<I>(v)) fallback();
+          *dst++ = static_cast<I>(v);
+        }
+        pos = static_cast<std::size_t>(p - data);
+        if (dst == dst_end) break;
+        if (peek() == byte(Op::APPENDS)) {
+          ++pos;
+          out.resize(static_cast<std::size_t>(dst - out.data()));
+          return;
+        }
+        *dst++ = checked_integer<I>();
+      }
+      if (peek() == byte(Op::APPENDS)) {  // exactly a full block
+        ++pos;
+        return;
+      }
+      n = out.size();  // a batch longer than CPython's: room for more
+    }
+  }
+
   // How many items the list starting at pos (after EMPTY_LIST and its memo store) holds, when it is
   // a list of ints or strs in CPython's batches: one pass without allocating, so the vector is
   // allocated once (page faults, not parsing, dominate large loads). An estimate: 0 when unsure.
@@ -674,6 +763,22 @@ struct ReaderCore::State {
       ++p;
       std::size_t batch = 0;
       for (;;) {
+        // The items of constant length first, with one bounds check each: a branch per opcode
+        // that the processor predicts lets it run ahead (a length looked up per opcode would make
+        // each step wait for the last one's load).
+        while (p + 10 <= size) {
+          const unsigned char opcode = data[p];
+          if (opcode == byte(Op::BININT)) {
+            p += 5;
+          } else if (opcode == byte(Op::BININT1)) {
+            p += 2;
+          } else if (opcode == byte(Op::BININT2)) {
+            p += 3;
+          } else {
+            break;
+          }
+          ++batch;
+        }
         if (p < size && data[p] == byte(Op::FRAME)) p += 9;
         if (p >= size) return count;
         std::size_t n;
@@ -866,22 +971,23 @@ bool ReaderCore::at_batch_end() {
          b == byte(Op::FROZENSET);
 }
 
-void ReaderCore::int64_list(std::vector<std::int64_t>& out) {
+template <class I>
+void ReaderCore::integer_list(std::vector<I>& out) {
   State& s = *state_;
   list_open();
   out.clear();
   out.reserve(s.count_list_items());
   for (;;) {
-    if (out.size() % detail::batch_size != 0) return;
+    if (out.size() % detail::batch_size != 0) return;  // a short batch was the last one
     std::uint8_t b = s.peek();
     if (b == byte(Op::MARK)) {
       Checkpoint at = checkpoint();
       ++s.pos;
       std::size_t before = out.size();
       try {
-        while (s.peek() != byte(Op::APPENDS)) out.push_back(s.integer());
-        ++s.pos;
+        s.integer_batch(out);
       } catch (const Fallback&) {
+        // Not ints up to APPENDS: the MARK may be a sibling's (the list ended on a full batch).
         out.resize(before);
         rollback(at);
         return;
@@ -891,7 +997,7 @@ void ReaderCore::int64_list(std::vector<std::int64_t>& out) {
     if (!starts_value(b)) return;
     Checkpoint at = checkpoint();
     try {
-      std::int64_t v = s.integer();
+      const I v = s.checked_integer<I>();
       append();
       out.push_back(v);
     } catch (const Fallback&) {
@@ -900,6 +1006,10 @@ void ReaderCore::int64_list(std::vector<std::int64_t>& out) {
     return;
   }
 }
+
+#define PICKLE_NATIVE_INTEGER_LIST(I) template void ReaderCore::integer_list<I>(std::vector<I>&);
+PICKLE_NATIVE_FOR_EACH_BULK_INTEGER(PICKLE_NATIVE_INTEGER_LIST)
+#undef PICKLE_NATIVE_INTEGER_LIST
 
 void ReaderCore::str_list(std::vector<std::string>& out) {
   State& s = *state_;

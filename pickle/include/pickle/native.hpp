@@ -256,7 +256,8 @@ class ReaderCore {
   std::string_view str();
   std::string_view bytes();
   std::string_view bytearray();
-  void int64_list(std::vector<std::int64_t>& out);
+  template <class I>
+  void integer_list(std::vector<I>& out);  // I a bulk_integer
   void str_list(std::vector<std::string>& out);
 
   void list_open();
@@ -870,8 +871,8 @@ void TypedReader::read_direct(T& x) {
   } else if constexpr (sequence_like<U>) {
     DepthGuard<ReaderCore> guard(c);
     using Item = typename U::value_type;
-    if constexpr (std::is_same_v<U, std::vector<std::int64_t>>) {
-      c.int64_list(x);
+    if constexpr (std::is_same_v<U, std::vector<Item>> && bulk_integer<Item>) {
+      c.integer_list(x);
     } else if constexpr (std::is_same_v<U, std::vector<std::string>>) {
       c.str_list(x);
     } else {
