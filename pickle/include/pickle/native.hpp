@@ -258,7 +258,8 @@ class ReaderCore {
   std::string_view bytearray();
   template <class I>
   void integer_list(std::vector<I>& out);  // I a bulk_integer
-  void str_list(std::vector<std::string>& out);
+  template <class S>
+  void str_list(std::vector<S>& out);  // S: std::string
 
   void list_open();
   // After list_open / a batch: true when another APPENDS batch starts (its MARK consumed) — or a
