@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli.hpp"
@@ -12,8 +13,30 @@
 namespace pickletool {
 namespace {
 
+// --op floor: what any loads into the C++ type costs at least, without a pickle: building the same
+// vector from the items laid out in one buffer (strs: reserve, then emplace_back of each from the
+// buffer, as a loads does) and destroying it, timed like a loads.
+Timing time_floor(const std::vector<std::int64_t>& items, const BenchSettings& settings) {
+  return time_median(settings, [&] { std::vector<std::int64_t> value(items.begin(), items.end()); });
+}
+
+Timing time_floor(const std::vector<std::string>& items, const BenchSettings& settings) {
+  std::string buffer;
+  std::vector<std::pair<std::size_t, std::size_t>> spans;  // offset, length
+  for (const std::string& item : items) {
+    spans.emplace_back(buffer.size(), item.size());
+    buffer += item;
+  }
+  return time_median(settings, [&] {
+    std::vector<std::string> value;
+    value.reserve(spans.size());
+    for (const auto& [offset, length] : spans) value.emplace_back(buffer.data() + offset, length);
+  });
+}
+
 template <class T>
 Timing time_typed(const std::string& op, const std::string& data, const BenchSettings& settings) {
+  if (op == "floor") return time_floor(pickle::loads<T>(data), settings);
   if (op == "loads") {
     // The value is destroyed inside the timed run, as CPython's loads + decref is.
     return time_median(settings, [&] { T value = pickle::loads<T>(data); });
@@ -25,7 +48,7 @@ Timing time_typed(const std::string& op, const std::string& data, const BenchSet
     options.protocol = protocol >= 2 && protocol <= 5 ? protocol : 4;
     return time_median(settings, [&] { std::string out = pickle::dumps(value, options); });
   }
-  throw UsageError("--op must be loads or dumps");
+  throw UsageError("--op must be loads, dumps or floor");
 }
 
 int command_bench_native(const std::vector<std::string>& argv) {
@@ -60,11 +83,13 @@ int command_bench_native(const std::vector<std::string>& argv) {
 
 const CommandRegistration registration({
     "bench-native",
-    "bench-native --op loads|dumps --type list-int|list-str [--min-time SECONDS] [--clock wall|cpu] FILE",
+    "bench-native --op loads|dumps|floor --type list-int|list-str [--min-time SECONDS] [--clock wall|cpu] FILE",
     "Time typed loads<T> / dumps(x) of the file's list as std::vector<std::int64_t> (list-int) or\n"
     "std::vector<std::string> (list-str); prints the JSON line of `bench`. Timing as `bench`: the\n"
     "median of batches of runs lasting at least 200 µs, on the wall clock or (--clock cpu) the\n"
-    "thread's CPU time.\n",
+    "thread's CPU time.\n"
+    "  --op floor   no pickle: build the same vector from its items laid out in one buffer and\n"
+    "               destroy it (the least any loads into that type costs)\n",
     command_bench_native,
 });
 
