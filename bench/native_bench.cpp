@@ -113,6 +113,17 @@ void BM_TypedLoadsStrVector(benchmark::State& state) {
 }
 BENCHMARK(BM_TypedLoadsStrVector)->Arg(1024)->Arg(2'000'000)->Unit(benchmark::kMillisecond);
 
+// Views into the pickle instead of copies (pickle/NATIVE.md): no allocation per str.
+void BM_TypedLoadsStrViewVector(benchmark::State& state) {
+  const std::string data = pickle::dumps(strs(static_cast<std::size_t>(state.range(0))), protocol5());
+  for (auto _ : state) {
+    auto out = pickle::loads<std::vector<std::string_view>>(data);
+    benchmark::DoNotOptimize(out.data());
+  }
+  report_items(state);
+}
+BENCHMARK(BM_TypedLoadsStrViewVector)->Arg(1024)->Arg(2'000'000)->Unit(benchmark::kMillisecond);
+
 void BM_TypedDumpsStrVector(benchmark::State& state) {
   const std::vector<std::string> value = strs(static_cast<std::size_t>(state.range(0)));
   for (auto _ : state) {

@@ -394,6 +394,157 @@ TEST(Native, RoundTripsOtherContainers) {
     EXPECT_EQ(pickle::loads<decltype(tricky3)>(pickle::dumps(tricky3, with_protocol(p))), tricky3) << p;
 }
 
+// --- std::string_view: strs borrowed from the input -------------------------------------------
+
+// Whether every view lies inside `input` (an empty one may be anywhere).
+bool views_into(std::string_view input, const std::vector<std::string_view>& views) {
+  const std::less<const char*> before;
+  for (std::string_view v : views) {
+    if (v.empty()) continue;
+    if (before(v.data(), input.data()) || before(input.data() + input.size(), v.data() + v.size()))
+      return false;
+  }
+  return true;
+}
+
+template <class T>
+concept loads_from_a_temporary = requires { pickle::loads<T>(std::string()); };
+// Views into a string destroyed at the end of the call do not compile; copies do.
+static_assert(!loads_from_a_temporary<std::vector<std::string_view>>);
+static_assert(!loads_from_a_temporary<std::string_view>);
+static_assert(!loads_from_a_temporary<std::map<std::string_view, int>>);
+static_assert(!loads_from_a_temporary<std::optional<std::tuple<int, std::string_view>>>);
+static_assert(!loads_from_a_temporary<std::array<std::string_view, 2>>);
+static_assert(loads_from_a_temporary<std::vector<std::string>>);
+static_assert(loads_from_a_temporary<std::map<std::string, int>>);
+
+// The str cases of the golden table as views: dumps gives CPython's bytes, and loads gives views
+// into those bytes with the same text, at every protocol where the UTF-8 is in the pickle (1-5).
+TEST(NativeStringView, DumpsAndLoadsTheGoldenStrs) {
+  std::vector<std::string> strs10000;
+  for (int i = 0; i < 10000; ++i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "s%05d", i);
+    strs10000.push_back(buf);
+  }
+  std::string ab300;
+  for (int i = 0; i < 150; ++i) ab300 += "ab";
+  const std::string x70000(70000, 'x');
+  const std::map<std::string, std::vector<std::string>> lists = {
+      {"list_strs_shared", {"ab", "ab", "a", "a", "", ""}},
+      {"list_10000_strs", strs10000},
+      {"str_empty", {""}},
+      {"str_char", {"a"}},
+      {"str_latin1", {"\xc3\xa9t\xc3\xa9"}},
+      {"str_euro", {"\xe2\x82\xac x"}},
+      {"str_300", {ab300}},
+      {"str_70000", {x70000}},
+  };
+  std::size_t checked = 0;
+  for (const Row& r : rows()) {
+    auto it = lists.find(r.name);
+    if (it == lists.end()) continue;
+    const std::vector<std::string>& text = it->second;
+    const std::vector<std::string_view> views(text.begin(), text.end());
+    const bool single = r.name.rfind("str_", 0) == 0;
+    for (int minor : r.minors) {
+      const pickle::WriteOptions options = with_protocol(r.protocol, minor);
+      EXPECT_EQ(hex(single ? pickle::dumps(views[0], options) : pickle::dumps(views, options)), hex(r.data))
+          << r.name << " protocol " << r.protocol;
+    }
+    if (r.protocol == 0) continue;  // text opcodes: nothing to borrow (see the error test)
+    std::vector<std::string_view> loaded;
+    if (single) {
+      loaded.push_back(pickle::loads<std::string_view>(r.data));
+    } else {
+      loaded = pickle::loads<std::vector<std::string_view>>(r.data);
+    }
+    EXPECT_EQ(loaded, views) << r.name << " protocol " << r.protocol;
+    EXPECT_TRUE(views_into(r.data, loaded)) << r.name << " protocol " << r.protocol;
+    ++checked;
+  }
+  EXPECT_GE(checked, 30u);
+}
+
+TEST(NativeStringView, ViewsInOtherTypes) {
+  using Record = std::map<std::string_view, std::variant<std::int64_t, std::string_view>>;
+  const std::vector<Record> records = {{{"name", "ann"}, {"id", 1}}, {{"name", "bob"}, {"id", 2}}};
+  for (int protocol = 1; protocol <= 5; ++protocol) {
+    const std::string data = pickle::dumps(records, with_protocol(protocol));
+    const auto back = pickle::loads<std::vector<Record>>(data);
+    EXPECT_EQ(back, records) << protocol;
+    std::vector<std::string_view> views;
+    for (const Record& record : back) {
+      for (const auto& [k, v] : record) {
+        views.push_back(k);
+        if (const auto* text = std::get_if<std::string_view>(&v)) views.push_back(*text);
+      }
+    }
+    EXPECT_EQ(views.size(), 6u);
+    EXPECT_TRUE(views_into(data, views)) << protocol;
+  }
+  const std::string pair_data = pickle::dumps(std::pair<std::string, int>("key", 7));
+  const auto pair = pickle::loads<std::tuple<std::string_view, int>>(pair_data);
+  EXPECT_EQ(std::get<0>(pair), "key");
+  EXPECT_TRUE(views_into(pair_data, {std::get<0>(pair)}));
+  const std::string set_data = pickle::dumps(std::set<std::string>{"p", "qr"});
+  EXPECT_EQ(pickle::loads<std::set<std::string_view>>(set_data), (std::set<std::string_view>{"p", "qr"}));
+  const std::string none = pickle::dumps(nullptr);
+  EXPECT_EQ(pickle::loads<std::optional<std::string_view>>(none), std::nullopt);
+  using Lists = std::unordered_map<std::string_view, std::vector<std::string_view>>;
+  const std::string lists_data = pickle::dumps(std::map<std::string, std::vector<std::string>>{{"k", {"v", "w"}}});
+  EXPECT_EQ(pickle::loads<Lists>(lists_data), (Lists{{"k", {"v", "w"}}}));
+}
+
+// Pickles the direct parser leaves to the Value path (a list fetched twice from the memo, a lone
+// surrogate) still give views into the input: the Value is loaded zero-copy for the conversion.
+TEST(NativeStringView, ViewsThroughTheValuePath) {
+  pickle::Value inner = pickle::Value::list({pickle::Value("ab"), pickle::Value("cd")});
+  const std::string shared = pickle::dumps(pickle::Value::list({inner, inner}));
+  const auto lists = pickle::loads<std::vector<std::vector<std::string_view>>>(shared);
+  ASSERT_EQ(lists.size(), 2u);
+  EXPECT_EQ(lists[0], (std::vector<std::string_view>{"ab", "cd"}));
+  EXPECT_EQ(lists[1], lists[0]);
+  EXPECT_TRUE(views_into(shared, lists[0]));
+  // BINUNICODE of U+D800 alone (CPython writes it with surrogatepass): not UTF-8, so the direct
+  // parser declines it; the view holds the same bytes the std::string gets.
+  const std::string surrogate("\x80\x04X\x03\x00\x00\x00\xed\xa0\x80\x94" ".", 13);
+  EXPECT_EQ(pickle::loads<std::string_view>(surrogate), pickle::loads<std::string>(surrogate));
+  EXPECT_TRUE(views_into(surrogate, {pickle::loads<std::string_view>(surrogate)}));
+}
+
+TEST(NativeStringView, ErrorsGiveThePath) {
+  std::map<std::pair<std::string, int>, std::string> golden;
+  for (const Row& r : rows()) golden[{r.name, r.protocol}] = r.data;
+  auto message = [](const std::function<void()>& load) -> std::string {
+    try {
+      load();
+    } catch (const pickle::LoadTypeError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const std::string borrow_failure =
+      "expected str stored as UTF-8 in the input (a std::string_view borrows it), got str built by "
+      "loading (protocol 0 text, a Python 2 string, a reduction)";
+  const std::string& ints = golden.at({"list_three", 4});
+  EXPECT_EQ(message([&] { pickle::loads<std::vector<std::string_view>>(ints); }), "at [0]: expected str, got int");
+  const std::string& variant = golden.at({"list_variant", 4});
+  EXPECT_EQ(message([&] { pickle::loads<std::vector<std::string_view>>(variant); }), "at [0]: expected str, got int");
+  const std::string& bytes = golden.at({"bytes_abc", 4});
+  EXPECT_EQ(message([&] { pickle::loads<std::string_view>(bytes); }), "expected str, got bytes");
+  // Protocol 0 writes strs as raw-unicode-escape text: decoded, not borrowable.
+  const std::string& text = golden.at({"list_strs_shared", 0});
+  EXPECT_EQ(message([&] { pickle::loads<std::vector<std::string_view>>(text); }), "at [0]: " + borrow_failure);
+  const std::string& records = golden.at({"records", 0});
+  EXPECT_EQ(message([&] { pickle::loads<std::vector<std::map<std::string, std::string_view>>>(records); }),
+            "at [0]['name']: " + borrow_failure);
+  // A Python 2 str (SHORT_BINSTRING) is decoded to a str on loading.
+  const std::string python2("\x80\x02U\x02" "abq\x00" ".", 9);
+  EXPECT_EQ(pickle::loads<std::string>(python2), "ab");
+  EXPECT_EQ(message([&] { pickle::loads<std::string_view>(python2); }), borrow_failure);
+}
+
 TEST(Native, SharedReferencesLoadThroughTheValuePath) {
   // [x, x] with x = [1, 2]: the second is a memo GET of a list.
   pickle::Value inner = pickle::Value::list({pickle::Value(1), pickle::Value(2)});

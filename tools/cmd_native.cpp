@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,20 @@ Timing time_floor(const std::vector<std::string>& items, const BenchSettings& se
   }
   return time_median(settings, [&] {
     std::vector<std::string> value;
+    value.reserve(spans.size());
+    for (const auto& [offset, length] : spans) value.emplace_back(buffer.data() + offset, length);
+  });
+}
+
+Timing time_floor(const std::vector<std::string_view>& items, const BenchSettings& settings) {
+  std::string buffer;
+  std::vector<std::pair<std::size_t, std::size_t>> spans;  // offset, length
+  for (std::string_view item : items) {
+    spans.emplace_back(buffer.size(), item.size());
+    buffer += item;
+  }
+  return time_median(settings, [&] {
+    std::vector<std::string_view> value;
     value.reserve(spans.size());
     for (const auto& [offset, length] : spans) value.emplace_back(buffer.data() + offset, length);
   });
@@ -64,8 +79,10 @@ int command_bench_native(const std::vector<std::string>& argv) {
       timing = time_typed<std::vector<std::int64_t>>(op, data, settings);
     } else if (type == "list-str") {
       timing = time_typed<std::vector<std::string>>(op, data, settings);
+    } else if (type == "list-str-view") {
+      timing = time_typed<std::vector<std::string_view>>(op, data, settings);
     } else {
-      throw UsageError("--type must be list-int or list-str");
+      throw UsageError("--type must be list-int, list-str or list-str-view");
     }
   } catch (const pickle::UnpicklingError& error) {
     return report_malformed(error);
@@ -83,9 +100,11 @@ int command_bench_native(const std::vector<std::string>& argv) {
 
 const CommandRegistration registration({
     "bench-native",
-    "bench-native --op loads|dumps|floor --type list-int|list-str [--min-time SECONDS] [--clock wall|cpu] FILE",
-    "Time typed loads<T> / dumps(x) of the file's list as std::vector<std::int64_t> (list-int) or\n"
-    "std::vector<std::string> (list-str); prints the JSON line of `bench`. Timing as `bench`: the\n"
+    "bench-native --op loads|dumps|floor --type list-int|list-str|list-str-view [--min-time SECONDS] "
+    "[--clock wall|cpu] FILE",
+    "Time typed loads<T> / dumps(x) of the file's list as std::vector<std::int64_t> (list-int),\n"
+    "std::vector<std::string> (list-str) or std::vector<std::string_view> (list-str-view: views\n"
+    "into the input); prints the JSON line of `bench`. Timing as `bench`: the\n"
     "median of batches of runs lasting at least 200 µs, on the wall clock or (--clock cpu) the\n"
     "thread's CPU time.\n"
     "  --op floor   no pickle: build the same vector from its items laid out in one buffer and\n"

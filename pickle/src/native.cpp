@@ -340,7 +340,8 @@ void WriterCore::integer_list(const I* items, std::size_t n) {
 PICKLE_NATIVE_FOR_EACH_BULK_INTEGER(PICKLE_NATIVE_INTEGER_LIST)
 #undef PICKLE_NATIVE_INTEGER_LIST
 
-void WriterCore::str_list(const std::string* items, std::size_t n) {
+template <class S>
+void WriterCore::str_list(const S* items, std::size_t n) {
   std::size_t total = 64 + n / 500;
   for (std::size_t i = 0; i < n; ++i) total += items[i].size() + 6;
   state_->out.reserve_capacity(total);
@@ -357,7 +358,7 @@ void WriterCore::str_list(const std::string* items, std::size_t n) {
     std::size_t end = std::min(n, start + detail::batch_size);
     s.out.put(op(Op::MARK));
     for (std::size_t i = start; i < end; ++i) {
-      const std::string& item = items[i];
+      const std::string_view item = items[i];
       // The common case inline: a fresh short str at protocol ≥ 4.
       if (protocol_ >= 4 && item.size() > 2 && item.size() <= 0xFF) {
         s.out.boundary();
@@ -375,6 +376,9 @@ void WriterCore::str_list(const std::string* items, std::size_t n) {
     s.out.put(op(Op::APPENDS));
   }
 }
+
+template void WriterCore::str_list<std::string>(const std::string*, std::size_t);
+template void WriterCore::str_list<std::string_view>(const std::string_view*, std::size_t);
 
 void WriterCore::tuple_open(std::size_t n) {
   state_->out.boundary();
@@ -1119,6 +1123,7 @@ void ReaderCore::str_list(std::vector<S>& out) {
 }
 
 template void ReaderCore::str_list<std::string>(std::vector<std::string>&);
+template void ReaderCore::str_list<std::string_view>(std::vector<std::string_view>&);
 
 bool ReaderCore::tuple_open(std::size_t n) {
   State& s = *state_;

@@ -206,7 +206,8 @@ class WriterCore {
   // Bulk forms of the commonest lists: integers (I a bulk_integer) and strs.
   template <class I>
   void integer_list(const I* items, std::size_t n);
-  void str_list(const std::string* items, std::size_t n);
+  template <class S>
+  void str_list(const S* items, std::size_t n);  // S: std::string or std::string_view
 
   void list_open();
   void tuple_open(std::size_t n);
@@ -259,7 +260,7 @@ class ReaderCore {
   template <class I>
   void integer_list(std::vector<I>& out);  // I a bulk_integer
   template <class S>
-  void str_list(std::vector<S>& out);  // S: std::string
+  void str_list(std::vector<S>& out);  // S: std::string or std::string_view
 
   void list_open();
   // After list_open / a batch: true when another APPENDS batch starts (its MARK consumed) — or a
@@ -371,6 +372,18 @@ concept custom_readable = requires(TypedReader& r, T& x) { pickle_read(r, x); };
 template <class T>
 inline constexpr bool always_false = false;
 
+// Whether T holds a std::string_view, itself or as a template argument of a standard type
+// (containers, optional, variant, tuple, pair, array): loads<T> of a temporary is then an error.
+// Described structs and pickle_read types are not looked into (their fields may be recursive).
+template <class T>
+struct borrows_input : std::false_type {};
+template <>
+struct borrows_input<std::string_view> : std::true_type {};
+template <template <class...> class C, class... Args>
+struct borrows_input<C<Args...>> : std::disjunction<borrows_input<Args>...> {};
+template <class T, std::size_t N>
+struct borrows_input<std::array<T, N>> : borrows_input<T> {};
+
 // The Python type a C++ type stands for, for messages.
 template <class T>
 std::string expected_name();
@@ -395,12 +408,15 @@ class TypedWriter {
   native_detail::WriterCore& core_;
 };
 
-// What pickle_read receives: read() any supported value.
+// What pickle_read receives: read() any supported value. A std::string_view read borrows the
+// pickle's bytes, as loads<T> documents.
 class TypedReader {
  public:
   explicit TypedReader(native_detail::ReaderCore& core) noexcept : core_(&core) {}
-  explicit TypedReader(const Value& value, native_detail::Path& path) noexcept
-      : value_(&value), path_(&path) {}
+  // Converting a loaded Value; `input` is the pickle it was loaded from, that std::string_views
+  // may point into (its strs are views of it).
+  explicit TypedReader(const Value& value, native_detail::Path& path, std::string_view input = {}) noexcept
+      : value_(&value), path_(&path), input_(input) {}
   template <class T>
   void read(T& x);
   template <class T>
@@ -422,6 +438,7 @@ class TypedReader {
   native_detail::ReaderCore* core_ = nullptr;
   const Value* value_ = nullptr;
   native_detail::Path* path_ = nullptr;
+  std::string_view input_;
 };
 
 // --- dumps / loads ------------------------------------------------------------------------------
@@ -435,6 +452,10 @@ std::string dumps(const T& x, const WriteOptions& options = {}) {
   return core.finish();
 }
 
+// A std::string_view in T (read from a str) points into `data`, without a copy: the bytes must
+// outlive the result (loads of a temporary std::string does not compile when T holds views in
+// standard types: see the deleted overload below). A str whose UTF-8 is not in the pickle as it is
+// (protocol 0 text, Python 2 strings, strs built by reductions) cannot be borrowed: LoadTypeError.
 template <class T>
 T loads(std::string_view data, const ReadOptions& options = {}) {
   T result{};
@@ -447,12 +468,21 @@ T loads(std::string_view data, const ReadOptions& options = {}) {
     return result;
   } catch (const native_detail::ReaderCore::Fallback&) {
   }
-  Value loaded = pickle::loads(data, options);
+  // The Value lives only for the conversion: its strs and bytes can all be views of `data` (a
+  // non-owning owner), which is what a std::string_view needs and spares copying the rest twice.
+  ReadOptions borrowing = options;
+  borrowing.zero_copy_min_bytes = 0;
+  Value loaded = pickle::loads(data, std::shared_ptr<const void>(std::shared_ptr<const void>(), data.data()), borrowing);
   native_detail::Path path;
   T converted{};
-  TypedReader(loaded, path).read(converted);
+  TypedReader(loaded, path, data).read(converted);
   return converted;
 }
+
+// The views would point into a string destroyed at the end of the call.
+template <class T, class S>
+  requires native_detail::borrows_input<T>::value && std::is_same_v<S, std::string>
+T loads(S&& data, const ReadOptions& options = {}) = delete;
 
 // ================================================================================================
 // Implementation.
@@ -674,7 +704,7 @@ void TypedWriter::write(const T& x) {
     using Item = typename U::value_type;
     if constexpr (contiguous_of_bulk_integers<U>) {
       core_.integer_list(x.data(), x.size());
-    } else if constexpr (std::is_same_v<U, std::vector<Item>> && std::is_same_v<Item, std::string>) {
+    } else if constexpr (std::is_same_v<U, std::vector<Item>> && string_like<Item>) {
       core_.str_list(x.data(), x.size());
     } else {
       core_.list_open();
@@ -782,8 +812,8 @@ void TypedReader::read_direct(T& x) {
     }
   } else if constexpr (std::is_floating_point_v<U>) {
     x = static_cast<U>(c.floating());
-  } else if constexpr (std::is_same_v<U, std::string>) {
-    x = c.str();
+  } else if constexpr (string_like<U>) {
+    x = U(c.str());  // a std::string_view points into the input
   } else if constexpr (std::is_same_v<U, pickle::bytes>) {
     x.data = c.bytes();
   } else if constexpr (std::is_same_v<U, pickle::bytearray>) {
@@ -874,7 +904,7 @@ void TypedReader::read_direct(T& x) {
     using Item = typename U::value_type;
     if constexpr (std::is_same_v<U, std::vector<Item>> && bulk_integer<Item>) {
       c.integer_list(x);
-    } else if constexpr (std::is_same_v<U, std::vector<std::string>>) {
+    } else if constexpr (std::is_same_v<U, std::vector<Item>> && string_like<Item>) {
       c.str_list(x);
     } else {
       std::vector<Item> items;
@@ -981,7 +1011,7 @@ void TypedReader::convert(const Value& v, T& x) {
     x = v;
   } else if constexpr (custom_readable<U>) {
     DepthGuard<Path> guard(path);
-    TypedReader inner(v, path);
+    TypedReader inner(v, path, input_);
     pickle_read(inner, x);
   } else if constexpr (std::is_same_v<U, bool>) {
     if (!v.is_bool()) path.fail("bool", v);
@@ -1000,6 +1030,16 @@ void TypedReader::convert(const Value& v, T& x) {
   } else if constexpr (std::is_same_v<U, std::string>) {
     if (!v.is_str()) path.fail("str", v);
     x = std::string(v.as_str());
+  } else if constexpr (std::is_same_v<U, std::string_view>) {
+    if (!v.is_str()) path.fail("str", v);
+    const std::string_view text = v.as_str();
+    const std::less<const char*> before;
+    const bool in_input = !before(text.data(), input_.data()) &&
+                          !before(input_.data() + input_.size(), text.data() + text.size());
+    if (!text.empty() && !in_input)
+      path.fail_text("str stored as UTF-8 in the input (a std::string_view borrows it)",
+                     "str built by loading (protocol 0 text, a Python 2 string, a reduction)");
+    x = text;
   } else if constexpr (std::is_same_v<U, pickle::bytes>) {
     if (v.kind() != Kind::bytes) path.fail("bytes", v);
     x.data = std::string(v.as_bytes());
