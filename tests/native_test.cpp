@@ -770,7 +770,11 @@ TEST(NativeDifferential, RandomIntVectorsAgainstLiveCPython) {
   const std::vector<std::int64_t> widths = int_widths();
   // An int of a random encoding: near one of the edges, or anywhere in a random bit width.
   auto random_int = [&]() -> std::int64_t {
-    if (rng() % 2 == 0) return widths[rng() % widths.size()] + static_cast<std::int64_t>(rng() % 3) - 1;
+    // An edge or a neighbour (wrapping around at the ends of int64: C++20 conversions are modular).
+    if (rng() % 2 == 0) {
+      const auto edge = static_cast<std::uint64_t>(widths[rng() % widths.size()]);
+      return static_cast<std::int64_t>(edge + rng() % 3 - 1);
+    }
     const int bits = static_cast<int>(rng() % 64);
     const auto v = static_cast<std::int64_t>(rng() >> (63 - bits));
     return rng() % 2 == 0 ? v : ~v;
