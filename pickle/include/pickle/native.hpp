@@ -24,6 +24,9 @@
 //       void pickle_write(pickle::TypedWriter& w, const T& x);   // e.g. w.write(std::tuple{…})
 //       void pickle_read(pickle::TypedReader& r, T& x);          // e.g. r.read(tuple), then assign
 //
+// A std::string_view read by loads<T> is a view into the pickle's bytes, which must outlive the
+// result (loads<T> of a temporary std::string does not compile when T holds views).
+//
 // loads<T> parses the opcodes directly into T. Pickles it cannot take in one pass (shared
 // containers fetched from the memo, protocol 0 text opcodes, builtin reductions, …) are loaded as a
 // pickle::Value and converted; the result is the same. A value of the wrong type raises
