@@ -652,6 +652,20 @@ TEST(Native, DeepValuesInsideTypedContainers) {
   EXPECT_NO_THROW(pickle::loads<Nested>(pickle::dumps(deep)));
 }
 
+// The typed writer's result buffer is handed over as the returned string; an embedded Value
+// writes into it (and grows it) through the Value writer. A large one gives the Value writer's
+// own bytes for the same list.
+TEST(Native, LargeEmbeddedValueGrowsTheHandedOverBuffer) {
+  pickle::Value big = pickle::Value::list();
+  for (int i = 0; i < 100000; ++i) big.append(pickle::Value(i % 3 == 0 ? 70000 + i : i));
+  for (int protocol = 0; protocol <= 5; ++protocol) {
+    const pickle::WriteOptions options = with_protocol(protocol);
+    EXPECT_EQ(pickle::dumps(std::vector<pickle::Value>{big}, options),
+              pickle::dumps(pickle::Value::list({big}), options))
+        << protocol;
+  }
+}
+
 TEST(Native, WritesProtocolsBelowTwoForObjectsAsAnError) {
   EXPECT_THROW(pickle::dumps(Point{1, "a"}, with_protocol(1)), pickle::PicklingError);
 }
