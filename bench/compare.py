@@ -10,6 +10,12 @@ each timed loads as it is in a real program), runs `pickletool bench` on each fi
 table: bytes, CPython ns, ours ns, ratio (CPython / ours; above 1 means we are faster), and the
 memory of the loaded value (CPython: tracemalloc's traced bytes held by the value; ours: the heap
 region's bytes). --quick shrinks every workload (for CI smoke runs).
+
+For ints_1M and strs_2M_32 it also runs `pickletool bench-native` (pickle/native.hpp): `typed` rows
+load into and dump from std::vector<std::int64_t> / std::vector<std::string>, `typed views` from
+std::vector<std::string_view> (views into the input, no copies); `floor` rows build and destroy the
+same vector from a buffer without any pickle, the least a loads into that type can cost, so their
+loads ratio bounds what any typed loads can reach.
 """
 import argparse
 import datetime
@@ -169,17 +175,27 @@ def main():
                 continue
             ours[op] = json.loads(result.stdout)
         rows.append((name, len(data), py_loads, ours['loads'], py_dumps, ours['dumps'], py_bytes))
-        # Typed rows (pickle/native.hpp, issue 7): loads<std::vector<…>> and dumps of the same file.
-        typed = {'ints_1M': 'list-int', 'strs_2M_32': 'list-str'}.get(name)
-        if typed:
+        # Typed rows (pickle/native.hpp, issue 7): loads<std::vector<…>> and dumps of the same file,
+        # as std::string copies and as std::string_views borrowing the input ('typed views').
+        typed = {'ints_1M': [('typed', 'list-int')],
+                 'strs_2M_32': [('typed', 'list-str'), ('typed views', 'list-str-view')]}.get(name, [])
+        for label, native_type in typed:
             ours_typed = {}
-            for op in ('loads', 'dumps'):
-                result = subprocess.run([args.pickletool, 'bench-native', '--op', op, '--type', typed,
-                                         '--min-time', str(args.min_time), path],
+            for op in ('loads', 'dumps', 'floor'):
+                result = subprocess.run([args.pickletool, 'bench-native', '--op', op, '--type',
+                                         native_type, '--min-time', str(args.min_time), '--clock',
+                                         args.clock, path],
                                         capture_output=True, text=True)
                 ours_typed[op] = json.loads(result.stdout) if result.returncode == 0 else None
-            rows.append((name + ' typed', len(data), py_loads, ours_typed['loads'], py_dumps,
+                if result.returncode != 0:
+                    print(f'{name} {native_type} {op}: pickletool failed: {result.stderr.strip()}',
+                          file=sys.stderr)
+            rows.append((f'{name} {label}', len(data), py_loads, ours_typed['loads'], py_dumps,
                          ours_typed['dumps'], py_bytes))
+            # The floor of any loads into that C++ type: building and destroying the same vector
+            # from a buffer, no pickle (its loads ratio is the most any typed loads can reach).
+            rows.append((f'{name} {label} floor', len(data), py_loads, ours_typed['floor'], None,
+                         None, py_bytes))
 
     def fmt_ratio(py, ours):
         if py is None or ours is None:
@@ -201,7 +217,7 @@ def main():
     print('| ' + ' | '.join(header) + ' |')
     print('|' + '---|' * len(header))
     for name, size, py_l, our_l, py_d, our_d, py_b in rows:
-        our_b = our_l['value_heap_bytes'] if our_l else None
+        our_b = our_l.get('value_heap_bytes') if our_l else None
         our_sys = our_l.get('value_system_bytes') if our_l else None
         print(f"| {name} | {size} | {py_l} | {fmt_ns(our_l)} | {fmt_ratio(py_l, our_l)} | "
               f"{fmt_ns(py_d)} | {fmt_ns(our_d)} | {fmt_ratio(py_d, our_d)} | {py_b} | {our_b} | "

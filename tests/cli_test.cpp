@@ -124,6 +124,30 @@ TEST_F(Cli, UsageErrorsExitTwo) {
   }
 }
 
+// bench and bench-native time with the same timer: both take --clock wall|cpu and report it, and
+// both run at least 5 samples. Nothing about the times themselves is checked.
+TEST_F(Cli, BenchCommandsShareTheClockOptions) {
+  const std::string ints = std::string("\x80\x04]\x94(K\x01K\x02" "e.", 11);
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"bench"}, std::vector<std::string>{"bench-native", "--type", "list-int"}}) {
+    for (const char* clock : {"wall", "cpu"}) {
+      std::vector<std::string> args = command;
+      args.insert(args.end(), {"--op", "loads", "--min-time", "0", "--clock", clock, "-"});
+      ToolRun run = pickletool(args, ints);
+      EXPECT_EQ(run.exit_code, 0) << command[0] << " " << run.err;
+      EXPECT_NE(run.out.find(std::string("\"clock\": \"") + clock + "\""), std::string::npos)
+          << command[0] << ": " << run.out;
+      std::smatch iterations;
+      ASSERT_TRUE(std::regex_search(run.out, iterations, std::regex(R"("iterations": ([0-9]+))")))
+          << run.out;
+      EXPECT_GE(std::stoll(iterations[1]), 5) << command[0];
+    }
+    std::vector<std::string> args = command;
+    args.insert(args.end(), {"--clock", "sundial", "-"});
+    EXPECT_EQ(pickletool(args, ints).exit_code, 2) << command[0];
+  }
+}
+
 // Malformed input: exit 1, exactly one line on stderr naming CPython's exception class, the
 // offset and the opcode. The classes are what CPython 3.11's pickle.loads raises for each input.
 TEST_F(Cli, MalformedInputGivesOneLine) {

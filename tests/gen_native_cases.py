@@ -16,6 +16,7 @@ Row format: name, protocol, the CPython minor versions giving these bytes (comma
 import dataclasses
 import os
 import pickle
+import pickletools
 import subprocess
 import sys
 import types
@@ -67,6 +68,48 @@ def label(text):
     obj = geometry.Label.__new__(geometry.Label)
     obj.__dict__[key('text')] = fresh(text)
     return obj
+
+
+def int_widths():
+    """Ints at both edges of every encoding CPython picks: BININT1, BININT2, BININT, and LONG1 of
+    each length 1-8 (each length's largest and smallest value and their neighbours), within int64.
+    tests/native_test.cpp builds the same list (int_widths())."""
+    values = [0, 1, 0xFF, 0x100, 0xFFFF, 0x10000, 2 ** 31 - 1, 2 ** 31, -1, -0x80, -0x81, -0x100,
+              -0x101, -0x8000, -0x8001, -0x10000, -2 ** 31, -2 ** 31 - 1]
+    for n in range(1, 9):
+        values += [2 ** (8 * n - 1) - 1, 2 ** (8 * n - 1), -2 ** (8 * n - 1), -2 ** (8 * n - 1) - 1]
+    out = []
+    for v in values:
+        if -2 ** 63 <= v < 2 ** 63 and v not in out:
+            out.append(v)
+    return out
+
+
+def frame_starts(data):
+    """The names of the two opcodes before each FRAME but the first."""
+    ops = list(pickletools.genops(data))
+    return [(ops[i - 2][0].name, ops[i - 1][0].name) for i in range(1, len(ops))
+            if ops[i][0].name == 'FRAME' and i >= 2]
+
+
+def ints_frame_after_mark():
+    """A list whose first frame fills up exactly at the first item of a batch: the frame is
+    committed after 'APPENDS MARK', not before APPENDS (CPython checks for a full frame only when
+    it starts saving an object)."""
+    return [2 ** 62 + i for i in range(6104)] + [100000 + i for i in range(896 + 500)]
+
+
+def ints_then_sibling():
+    """(list, 5) where the frame fills up with the list's last item: committed before the 5."""
+    return ([100000 + i for i in range(13102)], 5)
+
+
+def check_frame_cases():
+    for protocol in (4, 5):
+        starts = frame_starts(pickle.dumps(ints_frame_after_mark(), protocol))
+        assert starts == [('APPENDS', 'MARK')], starts
+        starts = frame_starts(pickle.dumps(ints_then_sibling(), protocol))
+        assert starts == [('BININT', 'APPENDS')], starts
 
 
 def cases():
@@ -133,10 +176,23 @@ def cases():
     c['value_shares_singletons'] = ([fresh('x'), [fresh('x'), 1]], 0)
     c['latin1_char_and_byte'] = ((fresh('\u00e9'), fresh_bytes(b'\xe9'), fresh('\u00e9')), 0)
     c['deep_types'] = ({key('m'): [[(1, fresh('pq'))]]}, 0)
+    # Integral vectors (the typed writer's and parser's int loops): every encoding's edges, the
+    # widths cycling across full batches, and frames filling up at a batch start, after the last
+    # item, and anywhere in a batch of mixed widths.
+    widths = int_widths()
+    c['ints_every_width'] = (widths, 0)
+    c['ints_cycling_widths_2500'] = ([widths[i % len(widths)] for i in range(2500)], 0)
+    c['ints_frame_after_mark'] = (ints_frame_after_mark(), 4)
+    c['ints_then_sibling_at_frame_end'] = (ints_then_sibling(), 4)
+    c['ints_cycling_widths_14000'] = ([widths[i * 7 % len(widths)] for i in range(14000)], 4)
+    c['int32s_every_width'] = ([v for v in widths if -2 ** 31 <= v < 2 ** 31], 0)
+    c['uint8s_all'] = (list(range(256)), 0)
+    c['uint64s_above_int64'] = ([0, 255, 2 ** 63 - 1, 2 ** 63, 2 ** 63 + 1, 2 ** 64 - 1], 0)
     return c
 
 
 def emit():
+    check_frame_cases()
     minor = sys.version_info[1]
     for name, (value, lowest) in cases().items():
         for protocol in range(lowest, 6):

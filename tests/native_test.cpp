@@ -3,6 +3,7 @@
 // of those pickles at every protocol, error paths, and a live differential when PICKLE_PYTHON is set.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -157,6 +158,25 @@ std::vector<std::int64_t> range(std::int64_t n) {
   return out;
 }
 
+// tests/gen_native_cases.py's int_widths(): both edges of BININT1, BININT2, BININT and of LONG1 of
+// each length, within int64.
+std::vector<std::int64_t> int_widths() {
+  constexpr std::int64_t bit31 = std::int64_t{1} << 31;
+  std::vector<std::int64_t> values = {0,       1,       0xFF,    0x100,   0xFFFF,   0x10000,
+                                      bit31 - 1, bit31, -1,     -0x80,   -0x81,    -0x100,
+                                      -0x101,  -0x8000, -0x8001, -0x10000, -bit31, -bit31 - 1};
+  for (int n = 1; n <= 7; ++n) {
+    const std::int64_t edge = std::int64_t{1} << (8 * n - 1);
+    values.insert(values.end(), {edge - 1, edge, -edge, -edge - 1});
+  }
+  // Length 8: only 2**63 - 1 and -2**63 are in int64.
+  values.insert(values.end(), {std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::min()});
+  std::vector<std::int64_t> out;
+  for (std::int64_t v : values)
+    if (std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+  return out;
+}
+
 std::map<std::string, Case> cases() {
   std::map<std::string, Case> c;
   c["none"] = make_case(nullptr);
@@ -251,6 +271,30 @@ std::map<std::string, Case> cases() {
       std::tuple<std::string, pickle::bytes, std::string>("\xc3\xa9", pickle::bytes("\xe9"), "\xc3\xa9"));
   c["deep_types"] = make_case(
       std::map<std::string, std::vector<std::vector<std::tuple<int, std::string>>>>{{"m", {{{1, "pq"}}}}});
+  const std::vector<std::int64_t> widths = int_widths();
+  c["ints_every_width"] = make_case(widths);
+  std::vector<std::int64_t> cycling_2500, cycling_14000;
+  for (std::size_t i = 0; i < 2500; ++i) cycling_2500.push_back(widths[i % widths.size()]);
+  for (std::size_t i = 0; i < 14000; ++i) cycling_14000.push_back(widths[i * 7 % widths.size()]);
+  c["ints_cycling_widths_2500"] = make_case(cycling_2500);
+  c["ints_cycling_widths_14000"] = make_case(cycling_14000);
+  std::vector<std::int64_t> frame_after_mark;
+  for (std::int64_t i = 0; i < 6104; ++i) frame_after_mark.push_back((std::int64_t{1} << 62) + i);
+  for (std::int64_t i = 0; i < 896 + 500; ++i) frame_after_mark.push_back(100000 + i);
+  c["ints_frame_after_mark"] = make_case(frame_after_mark);
+  std::vector<std::int64_t> before_sibling;
+  for (std::int64_t i = 0; i < 13102; ++i) before_sibling.push_back(100000 + i);
+  c["ints_then_sibling_at_frame_end"] = make_case(std::pair<std::vector<std::int64_t>, int>(before_sibling, 5));
+  std::vector<std::int32_t> int32s;
+  for (std::int64_t v : widths)
+    if (v >= std::numeric_limits<std::int32_t>::min() && v <= std::numeric_limits<std::int32_t>::max())
+      int32s.push_back(static_cast<std::int32_t>(v));
+  c["int32s_every_width"] = make_case(int32s);
+  std::vector<std::uint8_t> uint8s;
+  for (int i = 0; i < 256; ++i) uint8s.push_back(static_cast<std::uint8_t>(i));
+  c["uint8s_all"] = make_case(uint8s);
+  const std::uint64_t top = std::uint64_t{1} << 63;
+  c["uint64s_above_int64"] = make_case(std::vector<std::uint64_t>{0, 255, top - 1, top, top + 1, ~std::uint64_t{0}});
   return c;
 }
 
@@ -350,6 +394,157 @@ TEST(Native, RoundTripsOtherContainers) {
     EXPECT_EQ(pickle::loads<decltype(tricky3)>(pickle::dumps(tricky3, with_protocol(p))), tricky3) << p;
 }
 
+// --- std::string_view: strs borrowed from the input -------------------------------------------
+
+// Whether every view lies inside `input` (an empty one may be anywhere).
+bool views_into(std::string_view input, const std::vector<std::string_view>& views) {
+  const std::less<const char*> before;
+  for (std::string_view v : views) {
+    if (v.empty()) continue;
+    if (before(v.data(), input.data()) || before(input.data() + input.size(), v.data() + v.size()))
+      return false;
+  }
+  return true;
+}
+
+template <class T>
+concept loads_from_a_temporary = requires { pickle::loads<T>(std::string()); };
+// Views into a string destroyed at the end of the call do not compile; copies do.
+static_assert(!loads_from_a_temporary<std::vector<std::string_view>>);
+static_assert(!loads_from_a_temporary<std::string_view>);
+static_assert(!loads_from_a_temporary<std::map<std::string_view, int>>);
+static_assert(!loads_from_a_temporary<std::optional<std::tuple<int, std::string_view>>>);
+static_assert(!loads_from_a_temporary<std::array<std::string_view, 2>>);
+static_assert(loads_from_a_temporary<std::vector<std::string>>);
+static_assert(loads_from_a_temporary<std::map<std::string, int>>);
+
+// The str cases of the golden table as views: dumps gives CPython's bytes, and loads gives views
+// into those bytes with the same text, at every protocol where the UTF-8 is in the pickle (1-5).
+TEST(NativeStringView, DumpsAndLoadsTheGoldenStrs) {
+  std::vector<std::string> strs10000;
+  for (int i = 0; i < 10000; ++i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "s%05d", i);
+    strs10000.push_back(buf);
+  }
+  std::string ab300;
+  for (int i = 0; i < 150; ++i) ab300 += "ab";
+  const std::string x70000(70000, 'x');
+  const std::map<std::string, std::vector<std::string>> lists = {
+      {"list_strs_shared", {"ab", "ab", "a", "a", "", ""}},
+      {"list_10000_strs", strs10000},
+      {"str_empty", {""}},
+      {"str_char", {"a"}},
+      {"str_latin1", {"\xc3\xa9t\xc3\xa9"}},
+      {"str_euro", {"\xe2\x82\xac x"}},
+      {"str_300", {ab300}},
+      {"str_70000", {x70000}},
+  };
+  std::size_t checked = 0;
+  for (const Row& r : rows()) {
+    auto it = lists.find(r.name);
+    if (it == lists.end()) continue;
+    const std::vector<std::string>& text = it->second;
+    const std::vector<std::string_view> views(text.begin(), text.end());
+    const bool single = r.name.rfind("str_", 0) == 0;
+    for (int minor : r.minors) {
+      const pickle::WriteOptions options = with_protocol(r.protocol, minor);
+      EXPECT_EQ(hex(single ? pickle::dumps(views[0], options) : pickle::dumps(views, options)), hex(r.data))
+          << r.name << " protocol " << r.protocol;
+    }
+    if (r.protocol == 0) continue;  // text opcodes: nothing to borrow (see the error test)
+    std::vector<std::string_view> loaded;
+    if (single) {
+      loaded.push_back(pickle::loads<std::string_view>(r.data));
+    } else {
+      loaded = pickle::loads<std::vector<std::string_view>>(r.data);
+    }
+    EXPECT_EQ(loaded, views) << r.name << " protocol " << r.protocol;
+    EXPECT_TRUE(views_into(r.data, loaded)) << r.name << " protocol " << r.protocol;
+    ++checked;
+  }
+  EXPECT_GE(checked, 30u);
+}
+
+TEST(NativeStringView, ViewsInOtherTypes) {
+  using Record = std::map<std::string_view, std::variant<std::int64_t, std::string_view>>;
+  const std::vector<Record> records = {{{"name", "ann"}, {"id", 1}}, {{"name", "bob"}, {"id", 2}}};
+  for (int protocol = 1; protocol <= 5; ++protocol) {
+    const std::string data = pickle::dumps(records, with_protocol(protocol));
+    const auto back = pickle::loads<std::vector<Record>>(data);
+    EXPECT_EQ(back, records) << protocol;
+    std::vector<std::string_view> views;
+    for (const Record& record : back) {
+      for (const auto& [k, v] : record) {
+        views.push_back(k);
+        if (const auto* text = std::get_if<std::string_view>(&v)) views.push_back(*text);
+      }
+    }
+    EXPECT_EQ(views.size(), 6u);
+    EXPECT_TRUE(views_into(data, views)) << protocol;
+  }
+  const std::string pair_data = pickle::dumps(std::pair<std::string, int>("key", 7));
+  const auto pair = pickle::loads<std::tuple<std::string_view, int>>(pair_data);
+  EXPECT_EQ(std::get<0>(pair), "key");
+  EXPECT_TRUE(views_into(pair_data, {std::get<0>(pair)}));
+  const std::string set_data = pickle::dumps(std::set<std::string>{"p", "qr"});
+  EXPECT_EQ(pickle::loads<std::set<std::string_view>>(set_data), (std::set<std::string_view>{"p", "qr"}));
+  const std::string none = pickle::dumps(nullptr);
+  EXPECT_EQ(pickle::loads<std::optional<std::string_view>>(none), std::nullopt);
+  using Lists = std::unordered_map<std::string_view, std::vector<std::string_view>>;
+  const std::string lists_data = pickle::dumps(std::map<std::string, std::vector<std::string>>{{"k", {"v", "w"}}});
+  EXPECT_EQ(pickle::loads<Lists>(lists_data), (Lists{{"k", {"v", "w"}}}));
+}
+
+// Pickles the direct parser leaves to the Value path (a list fetched twice from the memo, a lone
+// surrogate) still give views into the input: the Value is loaded zero-copy for the conversion.
+TEST(NativeStringView, ViewsThroughTheValuePath) {
+  pickle::Value inner = pickle::Value::list({pickle::Value("ab"), pickle::Value("cd")});
+  const std::string shared = pickle::dumps(pickle::Value::list({inner, inner}));
+  const auto lists = pickle::loads<std::vector<std::vector<std::string_view>>>(shared);
+  ASSERT_EQ(lists.size(), 2u);
+  EXPECT_EQ(lists[0], (std::vector<std::string_view>{"ab", "cd"}));
+  EXPECT_EQ(lists[1], lists[0]);
+  EXPECT_TRUE(views_into(shared, lists[0]));
+  // BINUNICODE of U+D800 alone (CPython writes it with surrogatepass): not UTF-8, so the direct
+  // parser declines it; the view holds the same bytes the std::string gets.
+  const std::string surrogate("\x80\x04X\x03\x00\x00\x00\xed\xa0\x80\x94" ".", 13);
+  EXPECT_EQ(pickle::loads<std::string_view>(surrogate), pickle::loads<std::string>(surrogate));
+  EXPECT_TRUE(views_into(surrogate, {pickle::loads<std::string_view>(surrogate)}));
+}
+
+TEST(NativeStringView, ErrorsGiveThePath) {
+  std::map<std::pair<std::string, int>, std::string> golden;
+  for (const Row& r : rows()) golden[{r.name, r.protocol}] = r.data;
+  auto message = [](const std::function<void()>& load) -> std::string {
+    try {
+      load();
+    } catch (const pickle::LoadTypeError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const std::string borrow_failure =
+      "expected str stored as UTF-8 in the input (a std::string_view borrows it), got str built by "
+      "loading (protocol 0 text, a Python 2 string, a reduction)";
+  const std::string& ints = golden.at({"list_three", 4});
+  EXPECT_EQ(message([&] { pickle::loads<std::vector<std::string_view>>(ints); }), "at [0]: expected str, got int");
+  const std::string& variant = golden.at({"list_variant", 4});
+  EXPECT_EQ(message([&] { pickle::loads<std::vector<std::string_view>>(variant); }), "at [0]: expected str, got int");
+  const std::string& bytes = golden.at({"bytes_abc", 4});
+  EXPECT_EQ(message([&] { pickle::loads<std::string_view>(bytes); }), "expected str, got bytes");
+  // Protocol 0 writes strs as raw-unicode-escape text: decoded, not borrowable.
+  const std::string& text = golden.at({"list_strs_shared", 0});
+  EXPECT_EQ(message([&] { pickle::loads<std::vector<std::string_view>>(text); }), "at [0]: " + borrow_failure);
+  const std::string& records = golden.at({"records", 0});
+  EXPECT_EQ(message([&] { pickle::loads<std::vector<std::map<std::string, std::string_view>>>(records); }),
+            "at [0]['name']: " + borrow_failure);
+  // A Python 2 str (SHORT_BINSTRING) is decoded to a str on loading.
+  const std::string python2("\x80\x02U\x02" "abq\x00" ".", 9);
+  EXPECT_EQ(pickle::loads<std::string>(python2), "ab");
+  EXPECT_EQ(message([&] { pickle::loads<std::string_view>(python2); }), borrow_failure);
+}
+
 TEST(Native, SharedReferencesLoadThroughTheValuePath) {
   // [x, x] with x = [1, 2]: the second is a memo GET of a list.
   pickle::Value inner = pickle::Value::list({pickle::Value(1), pickle::Value(2)});
@@ -395,6 +590,19 @@ TEST(Native, TypeErrorsGiveThePath) {
        "at [1]: expected int, got NoneType"},
       {"bytes_abc", [](const std::string& d) { pickle::loads<std::string>(d); },
        "expected str, got bytes"},
+      // The bulk int parser leaves an item that does not fit to the Value path, which names it.
+      {"ints_every_width", [](const std::string& d) { pickle::loads<std::vector<std::uint8_t>>(d); },
+       "at [3]: expected int that fits uint8_t, got int 256"},
+      {"ints_every_width", [](const std::string& d) { pickle::loads<std::vector<std::int32_t>>(d); },
+       "at [7]: expected int that fits int32_t, got int 2147483648"},
+      {"ints_every_width", [](const std::string& d) { pickle::loads<std::vector<std::uint64_t>>(d); },
+       "at [8]: expected int that fits uint64_t, got int -1"},
+      {"uint64s_above_int64", [](const std::string& d) { pickle::loads<std::vector<std::int64_t>>(d); },
+       "at [3]: expected int that fits int64_t, got int 9223372036854775808"},
+      {"ints_frame_after_mark", [](const std::string& d) { pickle::loads<std::vector<std::int32_t>>(d); },
+       "at [0]: expected int that fits int32_t, got int 4611686018427387904"},
+      {"list_variant", [](const std::string& d) { pickle::loads<std::vector<std::int64_t>>(d); },
+       "at [1]: expected int, got str"},
   };
   for (const ErrorCase& e : table) {
     ASSERT_TRUE(p4.count(e.pickle_hex_or_name)) << e.pickle_hex_or_name;
@@ -442,6 +650,20 @@ TEST(Native, DeepValuesInsideTypedContainers) {
   for (int i = 0; i < 20000; ++i) deep = pickle::Value::list({deep});
   using Nested = std::vector<pickle::Value>;
   EXPECT_NO_THROW(pickle::loads<Nested>(pickle::dumps(deep)));
+}
+
+// The typed writer's result buffer is handed over as the returned string; an embedded Value
+// writes into it (and grows it) through the Value writer. A large one gives the Value writer's
+// own bytes for the same list.
+TEST(Native, LargeEmbeddedValueGrowsTheHandedOverBuffer) {
+  pickle::Value big = pickle::Value::list();
+  for (int i = 0; i < 100000; ++i) big.append(pickle::Value(i % 3 == 0 ? 70000 + i : i));
+  for (int protocol = 0; protocol <= 5; ++protocol) {
+    const pickle::WriteOptions options = with_protocol(protocol);
+    EXPECT_EQ(pickle::dumps(std::vector<pickle::Value>{big}, options),
+              pickle::dumps(pickle::Value::list({big}), options))
+        << protocol;
+  }
 }
 
 TEST(Native, WritesProtocolsBelowTwoForObjectsAsAnError) {
@@ -550,6 +772,73 @@ TEST(NativeDifferential, RandomRecordsAgainstLiveCPython) {
     ++i;
   }
   EXPECT_EQ(i, expected.size());
+}
+
+// Integral vectors (the typed writer's and parser's int loops) against CPython: random lengths
+// around batch and frame sizes, random mixes of every encoding's range, every protocol; CPython's
+// bytes must equal ours and load back to the same vector.
+TEST(NativeDifferential, RandomIntVectorsAgainstLiveCPython) {
+  const char* python = std::getenv("PICKLE_PYTHON");
+  if (python == nullptr) GTEST_SKIP() << "PICKLE_PYTHON is not set";
+  std::mt19937_64 rng(11);
+  const std::vector<std::int64_t> widths = int_widths();
+  // An int of a random encoding: near one of the edges, or anywhere in a random bit width.
+  auto random_int = [&]() -> std::int64_t {
+    // An edge or a neighbour (wrapping around at the ends of int64: C++20 conversions are modular).
+    if (rng() % 2 == 0) {
+      const auto edge = static_cast<std::uint64_t>(widths[rng() % widths.size()]);
+      return static_cast<std::int64_t>(edge + rng() % 3 - 1);
+    }
+    const int bits = static_cast<int>(rng() % 64);
+    const auto v = static_cast<std::int64_t>(rng() >> (63 - bits));
+    return rng() % 2 == 0 ? v : ~v;
+  };
+  const std::size_t lengths[] = {0, 1, 2, 999, 1000, 1001, 2000, 13107, 13108};
+  std::string input_path = testing::TempDir() + "native_ints.txt";
+  std::string script_path = testing::TempDir() + "native_ints.py";
+  std::string output_path = testing::TempDir() + "native_ints.out";
+  std::ofstream input(input_path);
+  std::vector<std::vector<std::int64_t>> vectors;
+  std::vector<int> protocols;
+  for (int n = 0; n < 40; ++n) {
+    std::size_t length = n < static_cast<int>(std::size(lengths)) ? lengths[n] : rng() % 20000;
+    // Runs of one width (as real data has) or every item drawn afresh.
+    const bool runs = rng() % 2 == 0;
+    std::vector<std::int64_t> v;
+    std::int64_t run_base = random_int();
+    for (std::size_t i = 0; i < length; ++i) {
+      if (runs && rng() % 500 == 0) run_base = random_int();
+      v.push_back(runs ? run_base : random_int());
+    }
+    const int protocol = static_cast<int>(rng() % 6);
+    input << protocol;
+    for (std::int64_t x : v) input << ' ' << x;
+    input << '\n';
+    vectors.push_back(std::move(v));
+    protocols.push_back(protocol);
+  }
+  input.close();
+  std::ofstream script(script_path);
+  script << "import pickle, sys\n"
+            "with open(sys.argv[1]) as f, open(sys.argv[2], 'w') as out:\n"
+            "    for line in f:\n"
+            "        p, *items = line.split()\n"
+            "        out.write(pickle.dumps([int(x) for x in items], int(p)).hex() + '\\n')\n";
+  script.close();
+  std::string command = std::string(python) + " " + script_path + " " + input_path + " " + output_path;
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::ifstream output(output_path);
+  std::string line;
+  std::size_t i = 0;
+  while (std::getline(output, line)) {
+    ASSERT_LT(i, vectors.size());
+    const pickle::WriteOptions options = with_protocol(protocols[i]);
+    EXPECT_EQ(hex(pickle::dumps(vectors[i], options)), line)
+        << "case " << i << ", " << vectors[i].size() << " ints, protocol " << protocols[i];
+    EXPECT_EQ(pickle::loads<std::vector<std::int64_t>>(unhex(line)), vectors[i]) << "case " << i;
+    ++i;
+  }
+  EXPECT_EQ(i, vectors.size());
 }
 
 }  // namespace

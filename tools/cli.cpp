@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -93,6 +94,32 @@ std::string json_string(std::string_view text) {
     }
   }
   return out + "\"";
+}
+
+BenchSettings bench_settings(const Arguments& args) {
+  BenchSettings settings;
+  if (auto text = args.value("min-time")) {
+    try {
+      settings.min_seconds = std::stod(*text);
+    } catch (const std::exception&) {
+      throw UsageError("--min-time needs a number of seconds");
+    }
+  }
+  settings.clock_name = args.value("clock").value_or("wall");
+  if (settings.clock_name != "wall" && settings.clock_name != "cpu")
+    throw UsageError("--clock must be wall or cpu");
+  settings.cpu_clock = settings.clock_name == "cpu";
+  return settings;
+}
+
+double clock_ns(bool cpu_clock) {
+  if (cpu_clock) {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+  }
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace pickletool

@@ -3,6 +3,9 @@
 // CommandRegistration, so adding a command touches only its file and tools/meson.build.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <optional>
@@ -115,6 +118,58 @@ std::string opcode_label(const pickle::UnpicklingError& error);
 
 // Prints the one-line report of a malformed pickle and returns exit_malformed.
 int report_malformed(const pickle::UnpicklingError& error);
+
+// --- benchmark timing (`bench`, `bench-native`) ------------------------------------------------
+
+// --min-time SECONDS (default 1) and --clock wall|cpu (default wall) of a benchmark command, which
+// must list both among its valued options.
+struct BenchSettings {
+  double min_seconds = 1.0;
+  bool cpu_clock = false;
+  std::string clock_name = "wall";
+};
+BenchSettings bench_settings(const Arguments& args);
+
+// Nanoseconds on the chosen clock. The CPU clock is the calling thread's CPU time (user + system,
+// page faults included): on a machine shared by busy processes, wall time mostly measures the
+// scheduler.
+double clock_ns(bool cpu_clock);
+
+struct Timing {
+  double ns_per_run = 0;  // the median
+  std::size_t runs = 0;
+};
+
+// Times `op` repeatedly for at least settings.min_seconds (and at least 5 samples) and returns the
+// median nanoseconds of one run together with the run count. A sample times a batch of runs lasting
+// at least 200 µs: reading the thread's CPU clock is a system call here (about 1.5 µs in this VM, as
+// long as a whole small dumps), which would otherwise be most of what a sample of a small pickle
+// measures. bench/compare.py batches CPython's runs the same way.
+template <class Op>
+Timing time_median(const BenchSettings& settings, Op op) {
+  using wall = std::chrono::steady_clock;
+  const bool cpu = settings.cpu_clock;
+  std::size_t batch = 1;
+  for (;;) {
+    const double before = clock_ns(cpu);
+    for (std::size_t i = 0; i < batch; ++i) op();
+    if (clock_ns(cpu) - before >= 200e3 || batch >= (std::size_t{1} << 20)) break;
+    batch *= 2;
+  }
+  std::vector<double> samples;
+  Timing timing;
+  const auto start = wall::now();
+  while (samples.size() < 5 ||
+         std::chrono::duration<double>(wall::now() - start).count() < settings.min_seconds) {
+    const double before = clock_ns(cpu);
+    for (std::size_t i = 0; i < batch; ++i) op();
+    samples.push_back((clock_ns(cpu) - before) / static_cast<double>(batch));
+    timing.runs += batch;
+  }
+  std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
+  timing.ns_per_run = samples[samples.size() / 2];
+  return timing;
+}
 
 struct Command {
   std::string_view name;

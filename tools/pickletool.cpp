@@ -7,8 +7,6 @@
 // 2 usage error; 3 (scan only) something dangerous is referenced.
 #include <algorithm>
 #include <charconv>
-#include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -181,86 +179,36 @@ std::pair<std::size_t, std::size_t> value_heap_bytes(const pickle::Value& value)
   return {heap->root()->used_bytes, heap->root()->allocated_bytes};
 }
 
-// Times `op` repeatedly for at least `min_seconds` (and at least 5 samples) and returns the median
-// nanoseconds of one run together with the run count. A sample times a batch of runs lasting at
-// least 200 µs: reading the thread's CPU clock is a system call here (about 1.5 µs in this VM, as
-// long as a whole small dumps), which would otherwise be most of what a sample of a small pickle
-// measures. compare.py batches CPython's runs the same way.
-template <class Op>
-std::pair<double, std::size_t> time_median(double min_seconds, bool cpu_clock, Op op) {
-  using clock = std::chrono::steady_clock;
-  // The calling thread's CPU time (user + system, page faults included): on a machine shared by
-  // busy processes, wall time mostly measures the scheduler.
-  auto cpu_now = [] {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
-  };
-  auto now = [&] {
-    return cpu_clock ? cpu_now()
-                     : std::chrono::duration<double, std::nano>(clock::now().time_since_epoch()).count();
-  };
-  std::size_t batch = 1;
-  for (;;) {
-    const double before = now();
-    for (std::size_t i = 0; i < batch; ++i) op();
-    if (now() - before >= 200e3 || batch >= (std::size_t{1} << 20)) break;
-    batch *= 2;
-  }
-  std::vector<double> samples;
-  std::size_t runs = 0;
-  const auto start = clock::now();
-  while (samples.size() < 5 ||
-         std::chrono::duration<double>(clock::now() - start).count() < min_seconds) {
-    const double before = now();
-    for (std::size_t i = 0; i < batch; ++i) op();
-    samples.push_back((now() - before) / static_cast<double>(batch));
-    runs += batch;
-  }
-  std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
-  return {samples[samples.size() / 2], runs};
-}
-
 int command_bench(const std::vector<std::string>& argv) {
   Arguments args(argv, {"zero-copy"}, {"op", "min-time", "clock"});
   const std::string& path = args.only_positional("FILE");
   const std::string op = args.value("op").value_or("loads");
-  const std::string clock_name = args.value("clock").value_or("wall");
-  if (clock_name != "wall" && clock_name != "cpu") throw UsageError("--clock must be wall or cpu");
-  const bool cpu_clock = clock_name == "cpu";
-  double min_seconds = 1.0;
-  if (auto text = args.value("min-time")) {
-    try {
-      min_seconds = std::stod(*text);
-    } catch (const std::exception&) {
-      throw UsageError("--min-time needs a number of seconds");
-    }
-  }
+  const BenchSettings settings = bench_settings(args);
   // Shared, so that a zero-copy load's value can keep the input alive.
   const auto input = std::make_shared<const std::string>(read_input(path));
   const std::string& data = *input;
   const bool zero_copy = args.has("zero-copy");
   auto load = [&] { return zero_copy ? pickle::loads(data, input) : pickle::loads(data); };
-  std::pair<double, std::size_t> timing;
+  Timing timing;
   std::pair<std::size_t, std::size_t> heap_bytes;
   if (op == "loads") {
     // The value is destroyed inside the timed run, as CPython's loads + decref is.
-    timing = time_median(min_seconds, cpu_clock, [&] { pickle::Value v = load(); });
+    timing = time_median(settings, [&] { pickle::Value v = load(); });
     heap_bytes = value_heap_bytes(load());
   } else if (op == "dumps") {
     pickle::Value value = load();
     pickle::WriteOptions options;
     const int protocol = declared_protocol(data);
     options.protocol = protocol >= 2 && protocol <= 5 ? protocol : 4;
-    timing = time_median(min_seconds, cpu_clock, [&] { std::string out = pickle::dumps(value, options); });
+    timing = time_median(settings, [&] { std::string out = pickle::dumps(value, options); });
     heap_bytes = value_heap_bytes(value);
   } else {
     throw UsageError("--op must be loads or dumps");
   }
-  std::cout << "{\"op\": " << json_string(op) << ", \"clock\": " << json_string(clock_name)
+  std::cout << "{\"op\": " << json_string(op) << ", \"clock\": " << json_string(settings.clock_name)
             << ", \"file\": " << json_string(path)
-            << ", \"bytes\": " << data.size() << ", \"iterations\": " << timing.second
-            << ", \"ns_per_op\": " << static_cast<long long>(timing.first)
+            << ", \"bytes\": " << data.size() << ", \"iterations\": " << timing.runs
+            << ", \"ns_per_op\": " << static_cast<long long>(timing.ns_per_run)
             << ", \"value_heap_bytes\": " << heap_bytes.first
             << ", \"value_system_bytes\": " << heap_bytes.second << "}\n";
   return exit_ok;

@@ -45,8 +45,14 @@ void advise_huge_pages(void* data, std::size_t size) noexcept;
 // ---------------------------------------------------------------------------------------------
 // Output buffer with CPython's framing: a frame is opened lazily by the first byte written while none
 // is open (9 header bytes are reserved), and committed at an opcode boundary once it holds ≥ 64 KiB.
+//
+// Two ways to hold the bytes. The default buffer is kept by a writer reused across dumps (the Value
+// writer's, per thread), so take() copies the output out of it into an exact-size string. An Output
+// made with HandOver lives for one dump (the typed writer's): its buffer is a std::string that take()
+// returns as it is, so a large output is never copied once more at the end.
 class Output {
  public:
+  struct HandOver {};
   bool framing = false;
 
   std::size_t size() const noexcept { return len_; }
@@ -105,6 +111,15 @@ class Output {
   }
   [[gnu::always_inline]] void run_end(const char* p) noexcept { len_ = static_cast<std::size_t>(p - data_); }
 
+  // How many more bytes the open frame takes before it reaches the target size (when the next
+  // boundary() commits it): a loop writing items of at most k bytes may write (room - 1) / k + 1 of
+  // them without a boundary() each. With no frame open, a whole frame's worth.
+  std::size_t frame_room() const noexcept {
+    if (frame_start_ == no_frame) return frame_size_target;
+    std::size_t used = len_ - frame_start_ - frame_header_size;
+    return used >= frame_size_target ? 0 : frame_size_target - used;
+  }
+
   // The start of a save(): commit a frame that has reached the target size.
   [[gnu::always_inline]] void boundary() {
     if (frame_start_ != no_frame && len_ - frame_start_ - frame_header_size >= frame_size_target)
@@ -139,28 +154,46 @@ class Output {
   }
 
   Output() = default;
+  explicit Output(HandOver) noexcept : hand_over_(true) {}
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
   Output(Output&& other) noexcept
       : framing(other.framing), data_(std::exchange(other.data_, nullptr)),
         cap_(std::exchange(other.cap_, 0)), len_(std::exchange(other.len_, 0)),
-        frame_start_(std::exchange(other.frame_start_, no_frame)) {}
+        frame_start_(std::exchange(other.frame_start_, no_frame)), hand_over_(other.hand_over_),
+        storage_(std::move(other.storage_)) {
+    if (hand_over_ && cap_ != 0) data_ = storage_.data();
+  }
   Output& operator=(Output&& other) noexcept {
     if (this != &other) {
-      std::free(data_);
+      if (!hand_over_) std::free(data_);
       framing = other.framing;
       data_ = std::exchange(other.data_, nullptr);
       cap_ = std::exchange(other.cap_, 0);
       len_ = std::exchange(other.len_, 0);
       frame_start_ = std::exchange(other.frame_start_, no_frame);
+      hand_over_ = other.hand_over_;
+      storage_ = std::move(other.storage_);
+      other.storage_.clear();
+      if (hand_over_ && cap_ != 0) data_ = storage_.data();
     }
     return *this;
   }
-  ~Output() { std::free(data_); }
+  ~Output() {
+    if (!hand_over_) std::free(data_);
+  }
 
-  // Room for `n` more bytes without growing (an estimate from a caller that knows the value).
+  // Room for `n` more bytes without growing (an estimate from a caller that knows the value). A
+  // HandOver buffer gets exactly that (it is zero-filled, and becomes the result), not the next
+  // power of two.
   void reserve_capacity(std::size_t n) {
-    if (len_ + n + frame_header_size > cap_) grow(len_ + n + frame_header_size);
+    const std::size_t need = len_ + n + frame_header_size;
+    if (need <= cap_) return;
+    if (hand_over_) {
+      grow_storage(need);
+    } else {
+      grow(need);
+    }
   }
 
   // Drop whatever a failed dump left behind.
@@ -171,6 +204,18 @@ class Output {
   }
 
   std::string take() {
+    // A HandOver buffer mostly filled is the result; one mostly empty (a small dump in the 1 KiB
+    // first buffer, an estimate far too high) is copied, not handed over with its waste.
+    if (hand_over_ && cap_ - len_ <= len_ / 4) {
+      storage_.resize(len_);
+      std::string result = std::move(storage_);
+      storage_ = std::string();
+      data_ = nullptr;
+      cap_ = 0;
+      len_ = 0;
+      frame_start_ = no_frame;
+      return result;
+    }
     std::string result;
     result.reserve(len_);
     if (len_ >= huge_page_worthwhile) advise_huge_pages(result.data(), len_);
@@ -182,7 +227,11 @@ class Output {
 
   void release_if_larger_than(std::size_t bytes) noexcept {
     if (cap_ <= bytes) return;
-    std::free(data_);
+    if (hand_over_) {
+      storage_ = std::string();
+    } else {
+      std::free(data_);
+    }
     data_ = nullptr;
     cap_ = 0;
     reset();
@@ -199,16 +248,35 @@ class Output {
   [[gnu::noinline]] void grow(std::size_t need) {
     std::size_t cap = std::max<std::size_t>(cap_ * 2, 1024);
     while (cap < need) cap *= 2;
+    if (hand_over_) {
+      grow_storage(cap);
+      return;
+    }
     void* grown = std::realloc(data_, cap);
     if (grown == nullptr) throw std::bad_alloc();
     data_ = static_cast<char*>(grown);
     cap_ = cap;
     if (cap >= huge_page_worthwhile) advise_huge_pages(data_ + len_, cap - len_);
   }
+  // A std::string cannot grow without initializing (resize_and_overwrite is C++23), so the new
+  // capacity is zero-filled once; that costs a small fraction of writing it (a memset of fresh
+  // memory, which also takes its page faults, huge ones when advised before).
+  void grow_storage(std::size_t cap) {
+    std::string grown;
+    grown.reserve(cap);
+    if (cap >= huge_page_worthwhile) advise_huge_pages(grown.data(), cap);
+    grown.assign(data_ == nullptr ? "" : data_, len_);
+    grown.resize(grown.capacity());
+    storage_ = std::move(grown);
+    data_ = storage_.data();
+    cap_ = storage_.size();
+  }
   char* data_ = nullptr;
   std::size_t cap_ = 0;
   std::size_t len_ = 0;
   std::size_t frame_start_ = no_frame;
+  bool hand_over_ = false;
+  std::string storage_;  // the HandOver buffer (data_ points into it)
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -24,6 +24,9 @@
 //       void pickle_write(pickle::TypedWriter& w, const T& x);   // e.g. w.write(std::tuple{…})
 //       void pickle_read(pickle::TypedReader& r, T& x);          // e.g. r.read(tuple), then assign
 //
+// A std::string_view read by loads<T> is a view into the pickle's bytes, which must outlive the
+// result (loads<T> of a temporary std::string does not compile when T holds views).
+//
 // loads<T> parses the opcodes directly into T. Pickles it cannot take in one pass (shared
 // containers fetched from the memo, protocol 0 text opcodes, builtin reductions, …) are loaded as a
 // pickle::Value and converted; the result is the same. A value of the wrong type raises
@@ -36,6 +39,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 #include <limits>
 #include <list>
 #include <map>
@@ -166,6 +170,24 @@ constexpr Field<S, M> field(std::string_view name, M S::*member) {
 
 // --- the byte-level cores (pickle/src/native.cpp) -------------------------------------------------
 
+// The integral types whose contiguous lists the cores write and read in bulk (one loop over the
+// items, no per-item call); native.cpp instantiates the bulk functions for each.
+#define PICKLE_NATIVE_FOR_EACH_BULK_INTEGER(X)                                                  \
+  X(char) X(signed char) X(unsigned char) X(short) X(unsigned short) X(int) X(unsigned int)      \
+  X(long) X(unsigned long) X(long long) X(unsigned long long)
+template <class T>
+concept bulk_integer =
+    std::is_same_v<T, char> || std::is_same_v<T, signed char> || std::is_same_v<T, unsigned char> ||
+    std::is_same_v<T, short> || std::is_same_v<T, unsigned short> || std::is_same_v<T, int> ||
+    std::is_same_v<T, unsigned int> || std::is_same_v<T, long> || std::is_same_v<T, unsigned long> ||
+    std::is_same_v<T, long long> || std::is_same_v<T, unsigned long long>;
+// A contiguous container of them (std::vector, std::array, …): its items are read through data().
+template <class T>
+concept contiguous_of_bulk_integers = requires(const T& c) {
+  { c.data() } -> std::same_as<const typename T::value_type*>;
+  requires std::contiguous_iterator<decltype(c.begin())>;
+} && bulk_integer<typename T::value_type>;
+
 class WriterCore {
  public:
   explicit WriterCore(const WriteOptions& options);
@@ -184,9 +206,11 @@ class WriterCore {
   void bytes(std::string_view data);
   void bytearray(std::string_view data);
   void value(const Value& v);
-  // Bulk forms of the commonest lists.
-  void int64_list(const std::int64_t* items, std::size_t n);
-  void str_list(const std::string* items, std::size_t n);
+  // Bulk forms of the commonest lists: integers (I a bulk_integer) and strs.
+  template <class I>
+  void integer_list(const I* items, std::size_t n);
+  template <class S>
+  void str_list(const S* items, std::size_t n);  // S: std::string or std::string_view
 
   void list_open();
   void tuple_open(std::size_t n);
@@ -236,8 +260,10 @@ class ReaderCore {
   std::string_view str();
   std::string_view bytes();
   std::string_view bytearray();
-  void int64_list(std::vector<std::int64_t>& out);
-  void str_list(std::vector<std::string>& out);
+  template <class I>
+  void integer_list(std::vector<I>& out);  // I a bulk_integer
+  template <class S>
+  void str_list(std::vector<S>& out);  // S: std::string or std::string_view
 
   void list_open();
   // After list_open / a batch: true when another APPENDS batch starts (its MARK consumed) — or a
@@ -349,6 +375,18 @@ concept custom_readable = requires(TypedReader& r, T& x) { pickle_read(r, x); };
 template <class T>
 inline constexpr bool always_false = false;
 
+// Whether T holds a std::string_view, itself or as a template argument of a standard type
+// (containers, optional, variant, tuple, pair, array): loads<T> of a temporary is then an error.
+// Described structs and pickle_read types are not looked into (their fields may be recursive).
+template <class T>
+struct borrows_input : std::false_type {};
+template <>
+struct borrows_input<std::string_view> : std::true_type {};
+template <template <class...> class C, class... Args>
+struct borrows_input<C<Args...>> : std::disjunction<borrows_input<Args>...> {};
+template <class T, std::size_t N>
+struct borrows_input<std::array<T, N>> : borrows_input<T> {};
+
 // The Python type a C++ type stands for, for messages.
 template <class T>
 std::string expected_name();
@@ -373,12 +411,15 @@ class TypedWriter {
   native_detail::WriterCore& core_;
 };
 
-// What pickle_read receives: read() any supported value.
+// What pickle_read receives: read() any supported value. A std::string_view read borrows the
+// pickle's bytes, as loads<T> documents.
 class TypedReader {
  public:
   explicit TypedReader(native_detail::ReaderCore& core) noexcept : core_(&core) {}
-  explicit TypedReader(const Value& value, native_detail::Path& path) noexcept
-      : value_(&value), path_(&path) {}
+  // Converting a loaded Value; `input` is the pickle it was loaded from, that std::string_views
+  // may point into (its strs are views of it).
+  explicit TypedReader(const Value& value, native_detail::Path& path, std::string_view input = {}) noexcept
+      : value_(&value), path_(&path), input_(input) {}
   template <class T>
   void read(T& x);
   template <class T>
@@ -400,6 +441,7 @@ class TypedReader {
   native_detail::ReaderCore* core_ = nullptr;
   const Value* value_ = nullptr;
   native_detail::Path* path_ = nullptr;
+  std::string_view input_;
 };
 
 // --- dumps / loads ------------------------------------------------------------------------------
@@ -413,6 +455,10 @@ std::string dumps(const T& x, const WriteOptions& options = {}) {
   return core.finish();
 }
 
+// A std::string_view in T (read from a str) points into `data`, without a copy: the bytes must
+// outlive the result (loads of a temporary std::string does not compile when T holds views in
+// standard types: see the deleted overload below). A str whose UTF-8 is not in the pickle as it is
+// (protocol 0 text, Python 2 strings, strs built by reductions) cannot be borrowed: LoadTypeError.
 template <class T>
 T loads(std::string_view data, const ReadOptions& options = {}) {
   T result{};
@@ -425,12 +471,21 @@ T loads(std::string_view data, const ReadOptions& options = {}) {
     return result;
   } catch (const native_detail::ReaderCore::Fallback&) {
   }
-  Value loaded = pickle::loads(data, options);
+  // The Value lives only for the conversion: its strs and bytes can all be views of `data` (a
+  // non-owning owner), which is what a std::string_view needs and spares copying the rest twice.
+  ReadOptions borrowing = options;
+  borrowing.zero_copy_min_bytes = 0;
+  Value loaded = pickle::loads(data, std::shared_ptr<const void>(std::shared_ptr<const void>(), data.data()), borrowing);
   native_detail::Path path;
   T converted{};
-  TypedReader(loaded, path).read(converted);
+  TypedReader(loaded, path, data).read(converted);
   return converted;
 }
+
+// The views would point into a string destroyed at the end of the call.
+template <class T, class S>
+  requires native_detail::borrows_input<T>::value && std::is_same_v<S, std::string>
+T loads(S&& data, const ReadOptions& options = {}) = delete;
 
 // ================================================================================================
 // Implementation.
@@ -650,9 +705,9 @@ void TypedWriter::write(const T& x) {
   } else if constexpr (sequence_like<U>) {
     DepthGuard<WriterCore> guard(core_);
     using Item = typename U::value_type;
-    if constexpr (std::is_same_v<U, std::vector<Item>> && std::is_same_v<Item, std::int64_t>) {
-      core_.int64_list(x.data(), x.size());
-    } else if constexpr (std::is_same_v<U, std::vector<Item>> && std::is_same_v<Item, std::string>) {
+    if constexpr (contiguous_of_bulk_integers<U>) {
+      core_.integer_list(x.data(), x.size());
+    } else if constexpr (std::is_same_v<U, std::vector<Item>> && string_like<Item>) {
       core_.str_list(x.data(), x.size());
     } else {
       core_.list_open();
@@ -760,8 +815,8 @@ void TypedReader::read_direct(T& x) {
     }
   } else if constexpr (std::is_floating_point_v<U>) {
     x = static_cast<U>(c.floating());
-  } else if constexpr (std::is_same_v<U, std::string>) {
-    x = c.str();
+  } else if constexpr (string_like<U>) {
+    x = U(c.str());  // a std::string_view points into the input
   } else if constexpr (std::is_same_v<U, pickle::bytes>) {
     x.data = c.bytes();
   } else if constexpr (std::is_same_v<U, pickle::bytearray>) {
@@ -850,9 +905,9 @@ void TypedReader::read_direct(T& x) {
   } else if constexpr (sequence_like<U>) {
     DepthGuard<ReaderCore> guard(c);
     using Item = typename U::value_type;
-    if constexpr (std::is_same_v<U, std::vector<std::int64_t>>) {
-      c.int64_list(x);
-    } else if constexpr (std::is_same_v<U, std::vector<std::string>>) {
+    if constexpr (std::is_same_v<U, std::vector<Item>> && bulk_integer<Item>) {
+      c.integer_list(x);
+    } else if constexpr (std::is_same_v<U, std::vector<Item>> && string_like<Item>) {
       c.str_list(x);
     } else {
       std::vector<Item> items;
@@ -959,7 +1014,7 @@ void TypedReader::convert(const Value& v, T& x) {
     x = v;
   } else if constexpr (custom_readable<U>) {
     DepthGuard<Path> guard(path);
-    TypedReader inner(v, path);
+    TypedReader inner(v, path, input_);
     pickle_read(inner, x);
   } else if constexpr (std::is_same_v<U, bool>) {
     if (!v.is_bool()) path.fail("bool", v);
@@ -978,6 +1033,16 @@ void TypedReader::convert(const Value& v, T& x) {
   } else if constexpr (std::is_same_v<U, std::string>) {
     if (!v.is_str()) path.fail("str", v);
     x = std::string(v.as_str());
+  } else if constexpr (std::is_same_v<U, std::string_view>) {
+    if (!v.is_str()) path.fail("str", v);
+    const std::string_view text = v.as_str();
+    const std::less<const char*> before;
+    const bool in_input = !before(text.data(), input_.data()) &&
+                          !before(input_.data() + input_.size(), text.data() + text.size());
+    if (!text.empty() && !in_input)
+      path.fail_text("str stored as UTF-8 in the input (a std::string_view borrows it)",
+                     "str built by loading (protocol 0 text, a Python 2 string, a reduction)");
+    x = text;
   } else if constexpr (std::is_same_v<U, pickle::bytes>) {
     if (v.kind() != Kind::bytes) path.fail("bytes", v);
     x.data = std::string(v.as_bytes());
