@@ -24,6 +24,7 @@ import json
 import os
 import pickle
 import random
+import statistics
 import string
 import subprocess
 import sys
@@ -88,10 +89,11 @@ def workloads(quick):
     return out
 
 
-def time_median(fn, min_time, clock=time.perf_counter_ns):
+def time_median(fn, min_time, clock=time.perf_counter_ns, before_sample=None):
     """Median ns of one call. A sample times a batch of calls lasting at least 200 us: reading the
     thread CPU clock is a system call (about 1.5 us in a VM, as long as a whole small dumps).
-    pickletool bench batches its runs the same way."""
+    before_sample(i), untimed, runs before the i-th timed batch. pickletool bench batches its runs
+    the same way."""
     batch = 1
     while True:
         t0 = clock()
@@ -103,12 +105,48 @@ def time_median(fn, min_time, clock=time.perf_counter_ns):
     samples = []
     start = time.perf_counter()
     while len(samples) < 5 or time.perf_counter() - start < min_time:
+        if before_sample is not None:
+            before_sample(len(samples))
         t0 = clock()
         for _ in range(batch):
             fn()
         samples.append((clock() - t0) // batch)
     samples.sort()
     return samples[len(samples) // 2]
+
+
+def placed_copies(data):
+    """Copies of a small input at spread addresses. Where the input falls modulo 4096 relative to a
+    loader's own buffers can slow a load by half (loads waiting on stores to addresses equal in
+    their low 12 bits), so each sample loads from the next copy, as `pickletool bench` does."""
+    if len(data) > 1 << 20:
+        return [data]
+    copies, padding = [], []
+    for k in range(16):
+        padding.append(bytes(256 * k + 64))  # moves where the next copy lands
+        copies.append(bytes(bytearray(data)))
+    return copies
+
+
+def time_loads_placed(copies, min_time, clock):
+    """time_median of pickle.loads, each sample on the next copy of the input."""
+    current = [copies[0]]
+
+    def next_copy(sample):
+        current[0] = copies[sample % len(copies)]
+
+    return time_median(lambda: pickle.loads(current[0]), min_time, clock, next_copy)
+
+
+def run_tool(args, command, min_time):
+    """One pickletool bench/bench-native run: its JSON line, or None (reported) when it fails."""
+    result = subprocess.run([args.pickletool] + command[:-1]
+                            + ['--min-time', str(min_time), '--clock', args.clock, command[-1]],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"{' '.join(command)}: pickletool failed: {result.stderr.strip()}", file=sys.stderr)
+        return None
+    return json.loads(result.stdout)
 
 
 def cpython_value_bytes(data):
@@ -132,6 +170,9 @@ def main():
     parser.add_argument('--zero-copy', action='store_true',
                         help='load with pickle::loads(data, owner): bytes/str payloads of 4 KiB '
                              'or more become views of the input instead of copies')
+    parser.add_argument('--rounds', type=int, default=5,
+                        help='alternate the two sides this many times per workload (min-time is '
+                             'shared between the rounds)')
     parser.add_argument('--clock', choices=('wall', 'cpu'), default='wall',
                         help="cpu: time both sides by the thread's CPU time (user + system), "
                              "which a machine shared with busy processes does not inflate")
@@ -156,56 +197,59 @@ def main():
             f.write(data)
         del obj
         value = pickle.loads(data)
-        try:
-            py_dumps = time_median(lambda: pickle.dumps(value, protocol), args.min_time, clock)
-        except RecursionError:
-            py_dumps = None
-        del value
-        py_loads = time_median(lambda: pickle.loads(data), args.min_time, clock)
-        py_bytes = cpython_value_bytes(data)
-        ours = {}
-        for op in ('loads', 'dumps'):
-            result = subprocess.run([args.pickletool, 'bench', '--op', op, '--min-time',
-                                     str(args.min_time), '--clock', args.clock, path]
-                                    + (['--zero-copy'] if args.zero_copy else []),
-                                    capture_output=True, text=True)
-            if result.returncode != 0:
-                ours[op] = None
-                print(f'{name} {op}: pickletool failed: {result.stderr.strip()}', file=sys.stderr)
-                continue
-            ours[op] = json.loads(result.stdout)
-        rows.append((name, len(data), py_loads, ours['loads'], py_dumps, ours['dumps'], py_bytes))
-        # Typed rows (pickle/native.hpp, issue 7): loads<std::vector<…>> and dumps of the same file,
-        # as std::string copies and as std::string_views borrowing the input ('typed views').
+        copies = placed_copies(data)
         typed = {'ints_1M': [('typed', 'list-int')],
                  'strs_2M_32': [('typed', 'list-str'), ('typed views', 'list-str-view')]}.get(name, [])
-        for label, native_type in typed:
-            ours_typed = {}
-            for op in ('loads', 'dumps', 'floor'):
-                result = subprocess.run([args.pickletool, 'bench-native', '--op', op, '--type',
-                                         native_type, '--min-time', str(args.min_time), '--clock',
-                                         args.clock, path],
-                                        capture_output=True, text=True)
-                ours_typed[op] = json.loads(result.stdout) if result.returncode == 0 else None
-                if result.returncode != 0:
-                    print(f'{name} {native_type} {op}: pickletool failed: {result.stderr.strip()}',
-                          file=sys.stderr)
-            rows.append((f'{name} {label}', len(data), py_loads, ours_typed['loads'], py_dumps,
-                         ours_typed['dumps'], py_bytes))
+        # The two sides alternate, round by round, so that both are timed at the same moments: the
+        # speed of a shared VM's CPU drifts by up to 2x over seconds, and timed apart, a ratio
+        # measured the drift. Each side's figure is its median over the rounds, and each ratio the
+        # median of the rounds' ratios.
+        share = args.min_time / args.rounds
+        py = {'loads': [], 'dumps': []}
+        ours = {'loads': [], 'dumps': []}
+        ours_typed = {(label, op): [] for label, _ in typed for op in ('loads', 'dumps', 'floor')}
+        for _ in range(args.rounds):
+            py['loads'].append(time_loads_placed(copies, share, clock))
+            try:
+                py['dumps'].append(time_median(lambda: pickle.dumps(value, protocol), share, clock))
+            except RecursionError:
+                py['dumps'].append(None)
+            for op in ('loads', 'dumps'):
+                ours[op].append(run_tool(args, ['bench', '--op', op, path]
+                                         + (['--zero-copy'] if args.zero_copy else []), share))
+            for label, native_type in typed:
+                for op in ('loads', 'dumps', 'floor'):
+                    ours_typed[(label, op)].append(
+                        run_tool(args, ['bench-native', '--op', op, '--type', native_type, path], share))
+        del value
+        py_bytes = cpython_value_bytes(data)
+        rows.append((name, len(data), py['loads'], ours['loads'], py['dumps'], ours['dumps'], py_bytes))
+        # Typed rows (pickle/native.hpp, issue 7): loads<std::vector<…>> and dumps of the same file,
+        # as std::string copies and as std::string_views borrowing the input ('typed views').
+        for label, _ in typed:
+            rows.append((f'{name} {label}', len(data), py['loads'], ours_typed[(label, 'loads')],
+                         py['dumps'], ours_typed[(label, 'dumps')], py_bytes))
             # The floor of any loads into that C++ type: building and destroying the same vector
             # from a buffer, no pickle (its loads ratio is the most any typed loads can reach).
-            rows.append((f'{name} {label} floor', len(data), py_loads, ours_typed['floor'], None,
-                         None, py_bytes))
+            rows.append((f'{name} {label} floor', len(data), py['loads'], ours_typed[(label, 'floor')],
+                         None, None, py_bytes))
 
-    def fmt_ratio(py, ours):
-        if py is None or ours is None:
-            return 'n/a'
-        return f"{py / max(ours['ns_per_op'], 1):.2f}"
+    def ns_of(samples):
+        """Median ns of a side's rounds (CPython: ints; ours: pickletool's JSON lines)."""
+        values = [x['ns_per_op'] if isinstance(x, dict) else x for x in samples or [] if x is not None]
+        return statistics.median(values) if values and len(values) == len(samples) else None
 
-    def fmt_ns(x):
-        if x is None:
+    def fmt_ratio(py_samples, our_samples):
+        if py_samples is None or our_samples is None:
             return 'n/a'
-        return str(x['ns_per_op']) if isinstance(x, dict) else str(x)
+        pairs = list(zip(py_samples, our_samples))
+        if not pairs or any(p is None or o is None for p, o in pairs):
+            return 'n/a'
+        return f"{statistics.median(p / max(o['ns_per_op'], 1) for p, o in pairs):.2f}"
+
+    def fmt_ns(samples):
+        ns = ns_of(samples)
+        return 'n/a' if ns is None else str(round(ns))
 
     print(f"CPython {sys.version.split()[0]}, pickletool {args.pickletool}, {args.clock} clock"
           + (', zero-copy loads' if args.zero_copy else ''))
@@ -217,9 +261,10 @@ def main():
     print('| ' + ' | '.join(header) + ' |')
     print('|' + '---|' * len(header))
     for name, size, py_l, our_l, py_d, our_d, py_b in rows:
-        our_b = our_l.get('value_heap_bytes') if our_l else None
-        our_sys = our_l.get('value_system_bytes') if our_l else None
-        print(f"| {name} | {size} | {py_l} | {fmt_ns(our_l)} | {fmt_ratio(py_l, our_l)} | "
+        last = our_l[-1] if our_l and our_l[-1] else {}
+        our_b = last.get('value_heap_bytes')
+        our_sys = last.get('value_system_bytes')
+        print(f"| {name} | {size} | {fmt_ns(py_l)} | {fmt_ns(our_l)} | {fmt_ratio(py_l, our_l)} | "
               f"{fmt_ns(py_d)} | {fmt_ns(our_d)} | {fmt_ratio(py_d, our_d)} | {py_b} | {our_b} | "
               f"{our_sys} |")
 

@@ -144,9 +144,13 @@ struct Timing {
 // median nanoseconds of one run together with the run count. A sample times a batch of runs lasting
 // at least 200 µs: reading the thread's CPU clock is a system call here (about 1.5 µs in this VM, as
 // long as a whole small dumps), which would otherwise be most of what a sample of a small pickle
-// measures. bench/compare.py batches CPython's runs the same way.
-template <class Op>
-Timing time_median(const BenchSettings& settings, Op op) {
+// measures. bench/compare.py batches CPython's runs the same way. `before_sample(i)` runs, untimed,
+// before the i-th timed batch.
+struct NoSetup {
+  void operator()(std::size_t) const noexcept {}
+};
+template <class Op, class Setup = NoSetup>
+Timing time_median(const BenchSettings& settings, Op op, Setup before_sample = {}) {
   using wall = std::chrono::steady_clock;
   const bool cpu = settings.cpu_clock;
   std::size_t batch = 1;
@@ -161,6 +165,7 @@ Timing time_median(const BenchSettings& settings, Op op) {
   const auto start = wall::now();
   while (samples.size() < 5 ||
          std::chrono::duration<double>(wall::now() - start).count() < settings.min_seconds) {
+    before_sample(samples.size());
     const double before = clock_ns(cpu);
     for (std::size_t i = 0; i < batch; ++i) op();
     samples.push_back((clock_ns(cpu) - before) / static_cast<double>(batch));
