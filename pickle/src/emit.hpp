@@ -55,7 +55,7 @@ class Output {
   struct HandOver {};
   bool framing = false;
 
-  std::size_t size() const noexcept { return len_; }
+  std::size_t size() const noexcept { return len_ + borrowed_bytes_; }
 
   [[gnu::always_inline]] char* reserve(std::size_t n) {
     if (framing && frame_start_ == no_frame) open_frame();
@@ -144,14 +144,29 @@ class Output {
       commit_frame();
       framing = false;
       write(header, header_len);
-      write(data, n);
+      write_or_borrow(data, n);
       framing = true;
     } else {
-      char* p = reserve(header_len + n);
-      std::memcpy(p, header, header_len);
-      if (n != 0) std::memcpy(p + header_len, data, n);
+      write(header, header_len);
+      write_or_borrow(data, n);
     }
   }
+  // While a Borrowing lives, payloads of borrow_min_bytes or more are not copied into the buffer
+  // but referenced, and take() copies them once, straight into the result: a dumps of a 256 MiB
+  // bytes copied it twice (into the buffer, then the result). For payloads that outlive take() (the
+  // value being written), never for temporaries, nor in a HandOver buffer (it is the result).
+  static constexpr std::size_t borrow_min_bytes = std::size_t{1} << 20;
+  class Borrowing {
+   public:
+    explicit Borrowing(Output& out) noexcept : out_(out), was_(out.borrowing_) { out.borrowing_ = !out.hand_over_; }
+    ~Borrowing() { out_.borrowing_ = was_; }
+    Borrowing(const Borrowing&) = delete;
+    Borrowing& operator=(const Borrowing&) = delete;
+
+   private:
+    Output& out_;
+    bool was_;
+  };
 
   Output() = default;
   explicit Output(HandOver) noexcept : hand_over_(true) {}
@@ -161,6 +176,7 @@ class Output {
       : framing(other.framing), data_(std::exchange(other.data_, nullptr)),
         cap_(std::exchange(other.cap_, 0)), len_(std::exchange(other.len_, 0)),
         frame_start_(std::exchange(other.frame_start_, no_frame)), hand_over_(other.hand_over_),
+        borrowed_(std::move(other.borrowed_)), borrowed_bytes_(std::exchange(other.borrowed_bytes_, 0)),
         storage_(std::move(other.storage_)) {
     if (hand_over_ && cap_ != 0) data_ = storage_.data();
   }
@@ -174,6 +190,8 @@ class Output {
       frame_start_ = std::exchange(other.frame_start_, no_frame);
       hand_over_ = other.hand_over_;
       storage_ = std::move(other.storage_);
+      borrowed_ = std::move(other.borrowed_);
+      borrowed_bytes_ = std::exchange(other.borrowed_bytes_, 0);
       other.storage_.clear();
       if (hand_over_ && cap_ != 0) data_ = storage_.data();
     }
@@ -201,6 +219,8 @@ class Output {
     len_ = 0;
     frame_start_ = no_frame;
     framing = false;
+    borrowed_.clear();
+    borrowed_bytes_ = 0;
   }
 
   std::string take() {
@@ -217,11 +237,20 @@ class Output {
       return result;
     }
     std::string result;
-    result.reserve(len_);
-    if (len_ >= huge_page_worthwhile) advise_huge_pages(result.data(), len_);
-    result.append(data_, len_);
+    const std::size_t total = len_ + borrowed_bytes_;
+    result.reserve(total);
+    if (total >= huge_page_worthwhile) advise_huge_pages(result.data(), total);
+    std::size_t from = 0;
+    for (const Borrowed& b : borrowed_) {
+      result.append(data_ + from, b.at - from);
+      result.append(b.data, b.size);
+      from = b.at;
+    }
+    result.append(data_ + from, len_ - from);
     len_ = 0;
     frame_start_ = no_frame;
+    borrowed_.clear();
+    borrowed_bytes_ = 0;
     return result;
   }
 
@@ -276,6 +305,23 @@ class Output {
   std::size_t len_ = 0;
   std::size_t frame_start_ = no_frame;
   bool hand_over_ = false;
+  // Borrowed payloads, in order, each to go at buffer offset `at`.
+  struct Borrowed {
+    std::size_t at;
+    const char* data;
+    std::size_t size;
+  };
+  void write_or_borrow(const char* data, std::size_t n) {
+    if (borrowing_ && n >= borrow_min_bytes) {
+      borrowed_.push_back({len_, data, n});
+      borrowed_bytes_ += n;
+    } else {
+      write(data, n);
+    }
+  }
+  bool borrowing_ = false;
+  std::vector<Borrowed> borrowed_;
+  std::size_t borrowed_bytes_ = 0;
   std::string storage_;  // the HandOver buffer (data_ points into it)
 };
 

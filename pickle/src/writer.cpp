@@ -979,7 +979,10 @@ void Writer::save_str_node(Slot s) {
     entry = &singleton(SingletonClass::latin1_char, c);
   }
   if (entry != nullptr && claim(*entry, s.p)) return;
-  write_str(text);
+  {
+    detail::Output::Borrowing borrow(out);  // the node's text outlives the dump
+    write_str(text);
+  }
   std::uint64_t index = memoize(s.p);
   if (entry != nullptr) record(*entry, index);
 }
@@ -995,6 +998,7 @@ void Writer::save_bytes_node(Slot s) {
   }
   if (entry != nullptr && claim(*entry, s.p)) return;
   if (protocol >= 3) {
+    detail::Output::Borrowing borrow(out);
     write_bytes_opcode(data);
   } else if (data.empty()) {
     save_builtin_global("bytes");
@@ -1031,7 +1035,10 @@ void Writer::save_bytearray_node(Slot s) {
   const auto& n = detail::node<StringNode>(s);
   std::string_view data(n.data, n.size);
   if (protocol >= 5) {
-    write_bytearray8(data);
+    {
+      detail::Output::Borrowing borrow(out);
+      write_bytearray8(data);
+    }
     memoize(s.p);
     return;
   }
@@ -1268,6 +1275,7 @@ void Writer::save_buffer_node(Slot s) {
   if (options.buffer_callback) in_band = options.buffer_callback(value_of(s));
   std::string_view data(b.data, b.size);
   if (in_band) {
+    detail::Output::Borrowing borrow(out);
     if (b.readonly) {
       write_bytes_opcode(data);
     } else {
