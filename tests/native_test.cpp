@@ -681,6 +681,23 @@ std::string json_str(const std::string& s) {
   return out + "\"";
 }
 
+// Runs `script` under `python` with an input file holding `input` and an output file as its two
+// arguments (files named after `name` in the test's temporary directory); returns the output's lines.
+std::vector<std::string> run_python(const char* python, const std::string& name, const std::string& script,
+                                    const std::string& input) {
+  const std::string script_path = testing::TempDir() + name + ".py";
+  const std::string input_path = testing::TempDir() + name + ".in";
+  const std::string output_path = testing::TempDir() + name + ".out";
+  std::ofstream(input_path) << input;
+  std::ofstream(script_path) << script;
+  const std::string command = std::string(python) + " " + script_path + " " + input_path + " " + output_path;
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  std::ifstream output(output_path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(output, line);) lines.push_back(line);
+  return lines;
+}
+
 TEST(NativeDifferential, RandomRecordsAgainstLiveCPython) {
   const char* python = std::getenv("PICKLE_PYTHON");
   if (python == nullptr) GTEST_SKIP() << "PICKLE_PYTHON is not set";
@@ -688,10 +705,7 @@ TEST(NativeDifferential, RandomRecordsAgainstLiveCPython) {
   std::mt19937_64 rng(7);
   const char* words[] = {"", "a", "b", "ab", "name", "id", "x\xc3\xa9", "long word here", "\xe2\x82\xac"};
   auto word = [&] { return std::string(words[rng() % std::size(words)]); };
-  std::string script_path = testing::TempDir() + "native_diff.py";
-  std::string input_path = testing::TempDir() + "native_diff.jsonl";
-  std::string output_path = testing::TempDir() + "native_diff.out";
-  std::ofstream input(input_path);
+  std::ostringstream input;
   std::vector<std::string> expected;
   for (int n = 0; n < 200; ++n) {
     std::vector<Record> records(rng() % 5);
@@ -753,25 +767,16 @@ TEST(NativeDifferential, RandomRecordsAgainstLiveCPython) {
     input << protocol << "\t" << json << "\n";
     expected.push_back(hex(pickle::dumps(records, with_protocol(protocol))));
   }
-  input.close();
-  std::ofstream script(script_path);
-  script << "import json, pickle, sys\n"
-            "with open(sys.argv[1], encoding='utf-8') as f, open(sys.argv[2], 'w') as out:\n"
-            "    for line in f:\n"
-            "        p, text = line.rstrip('\\n').split('\\t', 1)\n"
-            "        out.write(pickle.dumps(json.loads(text), int(p)).hex() + '\\n')\n";
-  script.close();
-  std::string command = std::string(python) + " " + script_path + " " + input_path + " " + output_path;
-  ASSERT_EQ(std::system(command.c_str()), 0) << command;
-  std::ifstream output(output_path);
-  std::string line;
-  std::size_t i = 0;
-  while (std::getline(output, line)) {
-    ASSERT_LT(i, expected.size());
-    EXPECT_EQ(expected[i], line) << "case " << i;
-    ++i;
-  }
-  EXPECT_EQ(i, expected.size());
+  const std::vector<std::string> lines = run_python(
+      python, "native_diff",
+      "import json, pickle, sys\n"
+      "with open(sys.argv[1], encoding='utf-8') as f, open(sys.argv[2], 'w') as out:\n"
+      "    for line in f:\n"
+      "        p, text = line.rstrip('\\n').split('\\t', 1)\n"
+      "        out.write(pickle.dumps(json.loads(text), int(p)).hex() + '\\n')\n",
+      input.str());
+  ASSERT_EQ(lines.size(), expected.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(expected[i], lines[i]) << "case " << i;
 }
 
 // Integral vectors (the typed writer's and parser's int loops) against CPython: random lengths
@@ -794,10 +799,7 @@ TEST(NativeDifferential, RandomIntVectorsAgainstLiveCPython) {
     return rng() % 2 == 0 ? v : ~v;
   };
   const std::size_t lengths[] = {0, 1, 2, 999, 1000, 1001, 2000, 13107, 13108};
-  std::string input_path = testing::TempDir() + "native_ints.txt";
-  std::string script_path = testing::TempDir() + "native_ints.py";
-  std::string output_path = testing::TempDir() + "native_ints.out";
-  std::ofstream input(input_path);
+  std::ostringstream input;
   std::vector<std::vector<std::int64_t>> vectors;
   std::vector<int> protocols;
   for (int n = 0; n < 40; ++n) {
@@ -817,28 +819,21 @@ TEST(NativeDifferential, RandomIntVectorsAgainstLiveCPython) {
     vectors.push_back(std::move(v));
     protocols.push_back(protocol);
   }
-  input.close();
-  std::ofstream script(script_path);
-  script << "import pickle, sys\n"
-            "with open(sys.argv[1]) as f, open(sys.argv[2], 'w') as out:\n"
-            "    for line in f:\n"
-            "        p, *items = line.split()\n"
-            "        out.write(pickle.dumps([int(x) for x in items], int(p)).hex() + '\\n')\n";
-  script.close();
-  std::string command = std::string(python) + " " + script_path + " " + input_path + " " + output_path;
-  ASSERT_EQ(std::system(command.c_str()), 0) << command;
-  std::ifstream output(output_path);
-  std::string line;
-  std::size_t i = 0;
-  while (std::getline(output, line)) {
-    ASSERT_LT(i, vectors.size());
+  const std::vector<std::string> lines = run_python(
+      python, "native_ints",
+      "import pickle, sys\n"
+      "with open(sys.argv[1]) as f, open(sys.argv[2], 'w') as out:\n"
+      "    for line in f:\n"
+      "        p, *items = line.split()\n"
+      "        out.write(pickle.dumps([int(x) for x in items], int(p)).hex() + '\\n')\n",
+      input.str());
+  ASSERT_EQ(lines.size(), vectors.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
     const pickle::WriteOptions options = with_protocol(protocols[i]);
-    EXPECT_EQ(hex(pickle::dumps(vectors[i], options)), line)
+    EXPECT_EQ(hex(pickle::dumps(vectors[i], options)), lines[i])
         << "case " << i << ", " << vectors[i].size() << " ints, protocol " << protocols[i];
-    EXPECT_EQ(pickle::loads<std::vector<std::int64_t>>(unhex(line)), vectors[i]) << "case " << i;
-    ++i;
+    EXPECT_EQ(pickle::loads<std::vector<std::int64_t>>(unhex(lines[i])), vectors[i]) << "case " << i;
   }
-  EXPECT_EQ(i, vectors.size());
 }
 
 }  // namespace
