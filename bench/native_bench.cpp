@@ -16,13 +16,13 @@
 // The bench-smoke test runs each benchmark once on its smallest size; they are never timed
 // assertions.
 #include <benchmark/benchmark.h>
-#include <sys/mman.h>
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "emit.hpp"  // detail::advise_huge_pages, as loads<T> advises its result
 #include "pickle/native.hpp"
 
 namespace {
@@ -57,20 +57,6 @@ pickle::WriteOptions protocol5() {
   return options;
 }
 
-// As pickle/src/emit.cpp's advise_huge_pages: the 2 MiB-aligned part of the range.
-void advise_huge_pages(void* data, std::size_t size) {
-#if defined(MADV_HUGEPAGE)
-  constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
-  const auto begin = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t first = (begin + huge - 1) & ~(huge - 1);
-  const std::uintptr_t last = (begin + size) & ~(huge - 1);
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-#else
-  (void)data;
-  (void)size;
-#endif
-}
-
 void report_items(benchmark::State& state) { state.SetItemsProcessed(state.iterations() * state.range(0)); }
 
 void BM_StrVectorFloor(benchmark::State& state) {
@@ -95,7 +81,7 @@ void BM_StrVectorFloorHugePages(benchmark::State& state) {
   for (auto _ : state) {
     std::vector<std::string> out;
     out.reserve(n);
-    advise_huge_pages(out.data(), out.capacity() * sizeof(std::string));
+    pickle::detail::advise_huge_pages(out.data(), out.capacity() * sizeof(std::string));
     for (std::size_t i = 0; i < n; ++i) out.emplace_back(text.data() + i * str_length, str_length);
     benchmark::DoNotOptimize(out.data());
   }
