@@ -909,6 +909,12 @@ void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
   if (steps != 0) WorkMeter::charge(steps);
 }
 
+// A later duplicate key's value replaces the entry's (the first key object stays, as in CPython).
+void overwrite_value(DictEntry& entry, Cell value) noexcept {
+  entry.value = value;
+  note_reference(value);
+}
+
 // Stores a new entry at the end and its position at index slot i.
 template <class P>
 void append_entry(DictNode& dict, P positions, std::size_t i, Cell key, Cell value, std::uint64_t hash) {
@@ -972,10 +978,7 @@ DictEntry& table_insert(Heap& heap, DictNode& dict, Cell key, std::uint64_t hash
                    empty);
     });
     if (found != nullptr) {
-      if (overwrite) {
-        found->value = value;
-        note_reference(value);
-      }
+      if (overwrite) overwrite_value(*found, value);
       return *found;
     }
   }
@@ -1054,6 +1057,8 @@ void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite
     }
     return;
   }
+  // probe's loop, written out: called here (a lambda per key), it cost 3-4% of MICRO_DICT's and
+  // DICT's loads (callgrind), which are the loads furthest from their target.
   with_index(table, [&](auto positions) {
     const std::size_t mask = table.index_mask;
     for (std::size_t n = 0; n < count; ++n) {
@@ -1080,10 +1085,7 @@ void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite
       }
       if (steps != 0) WorkMeter::charge(steps);
       if (found != nullptr) {
-        if (overwrite) {
-          found->value = e.value;
-          note_reference(e.value);
-        }
+        if (overwrite) overwrite_value(*found, e.value);
         continue;
       }
       append_entry(table, positions, i, e.key, e.value, e.hash);

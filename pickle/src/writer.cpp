@@ -417,7 +417,9 @@ struct Writer {
   // save_str_node). Returns false for everything else, which then goes through save().
   bool fast_items = false;  // protocol ≥ 2 and no persistent_id (configure)
   bool fast_strs = false;   // protocol ≥ 4 as well
-  // save_inline of what a container's cell holds, without unpacking the common atoms.
+  // save_inline of what a container's cell holds, without unpacking the common atoms (the atom
+  // cases repeat save_inline's: going through load() and save_inline made MICRO_DICT's dumps 42%
+  // more instructions).
   [[gnu::always_inline]] bool save_inline_cell(detail::Cell c) {
     if (!fast_items) return false;
     switch (c.tag()) {
