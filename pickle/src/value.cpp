@@ -450,16 +450,16 @@ BigInt to_bigint(const BigIntNode& node) {
 }
 
 Slot make_bytes(Heap& heap, std::string_view data, Tag tag) {
+  if (tag != Tag::bytearray) return make_string_node(heap, data, tag);
   // One allocation: the node, then its bytes.
-  const std::size_t header = tag == Tag::bytearray ? sizeof(BytearrayNode) : sizeof(StringNode);
-  auto* node = static_cast<StringNode*>(heap.allocate(header + data.size(), alignof(StringNode)));
-  char* bytes = reinterpret_cast<char*>(node) + header;
+  auto* node = static_cast<BytearrayNode*>(heap.allocate(sizeof(BytearrayNode) + data.size(), alignof(BytearrayNode)));
+  char* bytes = reinterpret_cast<char*>(node + 1);
   if (!data.empty()) std::memcpy(bytes, data.data(), data.size());
   node->refs = 0;
   node->data = bytes;
   node->size = data.size();
   node->hash = hash_unset;
-  if (tag == Tag::bytearray) static_cast<BytearrayNode*>(node)->capacity = data.size();
+  node->capacity = data.size();
   return node_slot(tag, node);
 }
 
@@ -486,7 +486,8 @@ Cell box(Heap& heap, Slot slot) {
   return pack_unboxed(slot);
 }
 
-void pack_into(Heap& heap, Cell* cells, const Slot* slots, std::size_t count) {
+// Packs count slots into cells (boxing into heap what needs a box), counting the references.
+static void pack_into(Heap& heap, Cell* cells, const Slot* slots, std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) {
     cells[i] = pack(heap, slots[i]);
     note_reference(slots[i]);
@@ -746,9 +747,9 @@ constexpr std::size_t min_index_size = 8;
 
 std::size_t usable_entries(std::size_t index_size) noexcept { return index_size * 2 / 3; }
 
-// Python's hash of a key already in a table: what was hashed when it went in (cached in the node
-// for str and bytes, computed for inline ints).
-std::uint64_t stored_key_hash(Cell key) {
+// Python's hash of a key given as a cell: one already in a table (what was hashed when it went in)
+// or one from a reader's stack. Cached in the node for str and bytes, computed for inline ints.
+[[gnu::always_inline]] inline std::uint64_t cell_hash(Cell key) {
   switch (key.tag()) {
     case Tag::small_int: return hash_int64(key.inline_int_value());
     case Tag::str:
@@ -783,13 +784,13 @@ bool same_text(const StringNode& a, const StringNode& b, std::uint64_t b_hash) n
     }
   }
   // Kinds that may still be equal (1 == 1.0 == True), and containers, which compare by value.
-  return stored_key_hash(stored) == hash && slot_equal(load(stored), load(key));
+  return cell_hash(stored) == hash && slot_equal(load(stored), load(key));
 }
 
 // A key to look up without storing it: floats and wide ints are compared as slots, not boxed.
 bool matches_lookup(Cell stored, Slot key, std::uint64_t hash) {
   if (!needs_box(key)) return keys_match(stored, pack_unboxed(key), hash);
-  return stored_key_hash(stored) == hash && slot_equal(load(stored), key);
+  return cell_hash(stored) == hash && slot_equal(load(stored), key);
 }
 
 // A table's index, as positions (entry position + 1; 0 empty) of one width. 4-byte slots of tables
@@ -882,7 +883,7 @@ void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
         heap.allocate_releasable(capacity * sizeof(std::uint32_t), alignof(std::uint32_t)));
     for (std::size_t i = 0; i < dict.size; ++i) {
       hashes[i] = dict.hashes != nullptr ? dict.hashes[i]
-                                         : static_cast<std::uint32_t>(stored_key_hash(dict.entries[i].key));
+                                         : static_cast<std::uint32_t>(cell_hash(dict.entries[i].key));
     }
   }
   if (dict.size != 0) std::memcpy(static_cast<void*>(entries), dict.entries, dict.size * sizeof(DictEntry));
@@ -902,7 +903,7 @@ void dict_resize(Heap& heap, DictNode& dict, std::size_t min_entries) {
   std::size_t steps = 0;
   with_index(dict, [&](auto positions) {
     for (std::size_t i = 0; i < dict.size; ++i) {
-      const std::uint64_t h = hashes != nullptr ? hashes[i] : stored_key_hash(entries[i].key);
+      const std::uint64_t h = hashes != nullptr ? hashes[i] : cell_hash(entries[i].key);
       index_insert(dict, positions, h, static_cast<std::uint32_t>(i + 1), steps);
     }
   });
@@ -1027,17 +1028,6 @@ void dict_reserve(Heap& heap, DictNode& dict, std::size_t additional) {
 
 namespace {
 
-// The hash of a key given as a cell (a reader's stack holds cells): as key_hash, without unpacking
-// the common kinds.
-[[gnu::always_inline]] inline std::uint64_t cell_key_hash(Cell key) {
-  switch (key.tag()) {
-    case Tag::small_int: return hash_int64(key.inline_int_value());
-    case Tag::str:
-    case Tag::bytes: return hash_string(*static_cast<const StringNode*>(key.pointer()));
-    default: return slot_hash(load(key));
-  }
-}
-
 struct Insertion {
   Cell key;
   std::uint64_t hash;
@@ -1095,29 +1085,15 @@ void insert_batch(Heap& heap, DictNode& table, std::size_t count, bool overwrite
 
 }  // namespace
 
-void dict_update(Heap& heap, DictNode& dict, const Slot* pairs, std::size_t pair_count) {
-  insert_batch(heap, dict, pair_count, true, [&](std::size_t i) {
-    const std::uint64_t hash = key_hash(pairs[2 * i]);  // before anything is stored
-    return Insertion{pack(heap, pairs[2 * i]), hash, pack(heap, pairs[2 * i + 1])};
-  });
-}
-
 void dict_update_cells(Heap& heap, DictNode& dict, const Cell* pairs, std::size_t pair_count) {
   insert_batch(heap, dict, pair_count, true, [pairs](std::size_t i) {
-    return Insertion{pairs[2 * i], cell_key_hash(pairs[2 * i]), pairs[2 * i + 1]};
-  });
-}
-
-void set_update(Heap& heap, DictNode& set, const Slot* items, std::size_t count) {
-  insert_batch(heap, set, count, false, [&](std::size_t i) {
-    const std::uint64_t hash = key_hash(items[i]);
-    return Insertion{pack(heap, items[i]), hash, Cell()};
+    return Insertion{pairs[2 * i], cell_hash(pairs[2 * i]), pairs[2 * i + 1]};
   });
 }
 
 void set_update_cells(Heap& heap, DictNode& set, const Cell* items, std::size_t count) {
   insert_batch(heap, set, count, false, [items](std::size_t i) {
-    return Insertion{items[i], cell_key_hash(items[i]), Cell()};
+    return Insertion{items[i], cell_hash(items[i]), Cell()};
   });
 }
 
@@ -1644,7 +1620,7 @@ Probe probe_for_equal(const DictNode& table, Slot key, std::uint64_t hash) {
       if (position == 0) continue;
       const DictEntry& entry = table.entries[position - 1];
       // A probe sequence may pass the same index slot twice.
-      if (&entry == candidate || stored_key_hash(entry.key) != hash) continue;
+      if (&entry == candidate || cell_hash(entry.key) != hash) continue;
       const Shallow result = shallow_equal(load(entry.key), key);
       if (result == Shallow::equal) {
         WorkMeter::charge(steps);
@@ -1663,7 +1639,7 @@ Probe probe_for_equal(const DictNode& table, Slot key, std::uint64_t hash) {
       const std::uint32_t position = candidate_at(table, positions, i, hash);
       if (position == 0) continue;
       const DictEntry& entry = table.entries[position - 1];
-      if (stored_key_hash(entry.key) == hash && shallow_equal(load(entry.key), key) == Shallow::descend &&
+      if (cell_hash(entry.key) == hash && shallow_equal(load(entry.key), key) == Shallow::descend &&
           nested_equal(load(entry.key), key)) {
         return {&entry, false};
       }
@@ -1720,7 +1696,7 @@ bool slot_equal(Slot a, Slot b) {
         for (; frame.next < d.size && child_count == 0; ++frame.next) {
           const DictEntry& entry = d.entries[frame.next];
           const Slot key = load(entry.key);
-          const Probe match = probe_for_equal(e, key, stored_key_hash(entry.key));
+          const Probe match = probe_for_equal(e, key, cell_hash(entry.key));
           if (match.entry == nullptr) return false;
           if (match.deep) need(key, load(match.entry->key));
           const Slot value = load(entry.value);
@@ -1737,7 +1713,7 @@ bool slot_equal(Slot a, Slot b) {
         for (; frame.next < d.size && child_count == 0; ++frame.next) {
           const DictEntry& entry = d.entries[frame.next];
           const Slot key = load(entry.key);
-          const Probe match = probe_for_equal(e, key, stored_key_hash(entry.key));
+          const Probe match = probe_for_equal(e, key, cell_hash(entry.key));
           if (match.entry == nullptr) return false;
           if (match.deep) need(key, load(match.entry->key));
         }

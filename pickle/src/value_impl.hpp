@@ -71,9 +71,6 @@ class Cell {
   }
 
   constexpr Tag tag() const noexcept { return static_cast<Tag>(bits_ >> payload_bits); }
-  constexpr std::uint64_t bits() const noexcept { return bits_; }
-  // Nodes and boxes: the payload is an address.
-  constexpr bool has_pointer() const noexcept { return tag() >= Tag::big_int; }
   void* pointer() const noexcept { return reinterpret_cast<void*>(static_cast<std::uintptr_t>(bits_ & payload_mask)); }
   constexpr std::int64_t inline_int_value() const noexcept {
     return static_cast<std::int64_t>(bits_ << (64 - payload_bits)) >> (64 - payload_bits);
@@ -309,19 +306,24 @@ Heap* merge(Heap* a, Heap* b);
 // --- node construction (the heap must be a root or a region that forwards to one) -------------
 Slot make_int(Heap& heap, const BigInt& v);  // small_int when it fits in int64
 BigInt to_bigint(const BigIntNode& node);
-// No validation: the caller validated. Inline: a loaded pickle makes one for most of its opcodes.
-[[gnu::always_inline]] inline Slot make_str(Heap& heap, std::string_view utf8) {
-  auto* node = static_cast<StringNode*>(heap.allocate(sizeof(StringNode) + utf8.size(), alignof(StringNode)));
+// A str or bytes node (tag) holding a copy of data right after it. Inline: a loaded pickle makes
+// one for most of its opcodes.
+[[gnu::always_inline]] inline Slot make_string_node(Heap& heap, std::string_view data, Tag tag) {
+  auto* node = static_cast<StringNode*>(heap.allocate(sizeof(StringNode) + data.size(), alignof(StringNode)));
   char* text = reinterpret_cast<char*>(node + 1);
-  if (!utf8.empty()) std::memcpy(text, utf8.data(), utf8.size());
+  if (!data.empty()) std::memcpy(text, data.data(), data.size());
   node->refs = 0;
   node->data = text;
-  node->size = utf8.size();
+  node->size = data.size();
   node->hash = hash_unset;
   Slot slot;
-  slot.tag = Tag::str;
+  slot.tag = tag;
   slot.p = node;
   return slot;
+}
+// No validation: the caller validated.
+[[gnu::always_inline]] inline Slot make_str(Heap& heap, std::string_view utf8) {
+  return make_string_node(heap, utf8, Tag::str);
 }
 Slot make_bytes(Heap& heap, std::string_view data, Tag tag = Tag::bytes);  // bytes or bytearray
 // A node pointing into memory kept alive by heap.keepalive (zero-copy); tag str, bytes.
@@ -333,8 +335,6 @@ Slot make_seq_cells(Heap& heap, Tag tag, const Cell* items, std::size_t count); 
 void seq_append(Heap& heap, SeqNode& seq, Slot item);
 void seq_extend(Heap& heap, SeqNode& seq, const Slot* items, std::size_t count);
 void seq_extend_cells(Heap& heap, SeqNode& seq, const Cell* items, std::size_t count);
-// Packs count slots into cells (boxing into heap what needs a box).
-void pack_into(Heap& heap, Cell* cells, const Slot* slots, std::size_t count);
 Slot make_dict(Heap& heap, Tag tag = Tag::dict, std::size_t capacity = 0);  // dict/set/frozenset
 // Make room for `additional` more entries, so a batch of insertions resizes the table once.
 void dict_reserve(Heap& heap, DictNode& dict, std::size_t additional);
@@ -343,11 +343,10 @@ void dict_reserve(Heap& heap, DictNode& dict, std::size_t additional);
 void dict_set(Heap& heap, DictNode& dict, Slot key, Slot value);
 // Insert if absent (set, frozenset). Throws UnhashableError.
 void set_add(Heap& heap, DictNode& set, Slot key);
-// dict_set of pairs[0]: pairs[1], pairs[2]: pairs[3], … in order, the table resized at most once.
-void dict_update(Heap& heap, DictNode& dict, const Slot* pairs, std::size_t pair_count);
+// dict_set of pairs[0]: pairs[1], pairs[2]: pairs[3], … (cells of the dict's region) in order,
+// the table resized at most once.
 void dict_update_cells(Heap& heap, DictNode& dict, const Cell* pairs, std::size_t pair_count);
-// set_add of each item in order, the table resized at most once.
-void set_update(Heap& heap, DictNode& set, const Slot* items, std::size_t count);
+// set_add of each item (cells of the set's region) in order, the table resized at most once.
 void set_update_cells(Heap& heap, DictNode& set, const Cell* items, std::size_t count);
 const DictEntry* dict_find(const DictNode& dict, Slot key);  // throws UnhashableError
 Slot make_global(Heap& heap, Slot module, Slot name);
