@@ -473,14 +473,19 @@ inline void emit_small_int(Output& out, int protocol, std::int64_t v) {
 void emit_uint64(Output& out, int protocol, std::uint64_t v);
 void emit_big_int(Output& out, int protocol, const BigIntNode& n);
 
+// BINFLOAT of f at p (9 bytes of room); returns the end of what it wrote.
+[[gnu::always_inline]] inline char* put_binfloat(char* p, double f) noexcept {
+  std::uint64_t bits;
+  std::memcpy(&bits, &f, 8);
+  p[0] = op(Op::BINFLOAT);
+  if constexpr (std::endian::native == std::endian::little) bits = __builtin_bswap64(bits);
+  std::memcpy(p + 1, &bits, 8);
+  return p + 9;
+}
+
 inline void emit_float(Output& out, int protocol, double f) {
   if (protocol >= 1) {
-    std::uint64_t bits;
-    std::memcpy(&bits, &f, 8);
-    char* p = out.reserve(9);
-    p[0] = op(Op::BINFLOAT);
-    if constexpr (std::endian::native == std::endian::little) bits = __builtin_bswap64(bits);
-    std::memcpy(p + 1, &bits, 8);
+    put_binfloat(out.reserve(9), f);
     return;
   }
   out.put(op(Op::FLOAT));

@@ -483,12 +483,7 @@ struct Writer {
         } else if (tag == Tag::boolean) {
           *p++ = c.bool_value() ? op(Op::NEWTRUE) : op(Op::NEWFALSE);
         } else if (tag == detail::boxed_float) {
-          std::uint64_t bits;
-          std::memcpy(&bits, c.pointer(), 8);
-          p[0] = op(Op::BINFLOAT);
-          if constexpr (std::endian::native == std::endian::little) bits = __builtin_bswap64(bits);
-          std::memcpy(p + 1, &bits, 8);
-          p += 9;
+          p = detail::put_binfloat(p, *static_cast<const double*>(c.pointer()));
         } else if (tag == detail::boxed_int) {
           p = detail::put_int_protocol2(p, *static_cast<const std::int64_t*>(c.pointer()));
         } else {
