@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -634,12 +633,7 @@ struct Writer {
   }
   // Memoizes a folded call's argument tuple under its node, unless it was written before.
   void close_folded_tuple(std::size_t n, const SeqNode& args) {
-    if (protocol >= 2 && n >= 1 && n <= 3) {
-      static constexpr char ops[] = {0, op(Op::TUPLE1), op(Op::TUPLE2), op(Op::TUPLE3)};
-      out.put(ops[n]);
-    } else {
-      out.put(op(Op::TUPLE));
-    }
+    write_tuple_opcode(n);
     std::uint64_t index = memoize_anonymous();
     if (memo.find(&args) == IdentityMemo::missing) memo.insert(&args, index);
   }
@@ -652,13 +646,18 @@ struct Writer {
   }
   // Closing a temporary tuple of n items (its MARK was written before the items below protocol 2).
   void close_temp_tuple(std::size_t n) {
+    write_tuple_opcode(n);
+    memoize_anonymous();
+  }
+  // The opcode that makes a tuple of the n items on the stack: TUPLE1-3 from protocol 2, else
+  // TUPLE (after a MARK: temp_tuple_needs_mark).
+  void write_tuple_opcode(std::size_t n) {
     if (protocol >= 2 && n >= 1 && n <= 3) {
       static constexpr char ops[] = {0, op(Op::TUPLE1), op(Op::TUPLE2), op(Op::TUPLE3)};
       out.put(ops[n]);
     } else {
       out.put(op(Op::TUPLE));
     }
-    memoize_anonymous();
   }
   bool temp_tuple_needs_mark(std::size_t n) const { return !(protocol >= 2 && n <= 3); }
 
@@ -1088,17 +1087,12 @@ void Writer::save_tuple_node(Slot s, const void* args_owner) {
   t.base = reinterpret_cast<const char*>(n.items);
   t.stride = sizeof(detail::Cell);
   t.end = n.size;
-  if (!(protocol >= 2 && n.size <= 3)) out.put(op(Op::MARK));
+  if (temp_tuple_needs_mark(n.size)) out.put(op(Op::MARK));
   if (fast_items && args_owner == nullptr) {
     // A tuple of atoms needs no task, and cannot have been memoized through its items.
     t.pos = write_atom_run(t.base, t.stride, 0, n.size);
     if (t.pos == n.size) {
-      if (protocol >= 2 && n.size <= 3) {
-        static constexpr char ops[] = {0, op(Op::TUPLE1), op(Op::TUPLE2), op(Op::TUPLE3)};
-        out.put(ops[n.size]);
-      } else {
-        out.put(op(Op::TUPLE));
-      }
+      write_tuple_opcode(n.size);
       memoize(s.p);
       return;
     }
@@ -1744,7 +1738,7 @@ void Writer::step_seq(Task& t) {
       bool fresh_copy = done.close == Close::args_tuple && done.owner != nullptr &&
                         memo.find(done.owner) != IdentityMemo::missing;
       if (hit != IdentityMemo::missing && !fresh_copy) {
-        if (protocol >= 2 && n <= 3) {
+        if (!temp_tuple_needs_mark(n)) {
           for (std::size_t i = 0; i < n; ++i) out.put(op(Op::POP));
         } else if (protocol >= 1) {
           out.put(op(Op::POP_MARK));
@@ -1754,12 +1748,7 @@ void Writer::step_seq(Task& t) {
         get(hit);
         return;
       }
-      if (protocol >= 2 && n <= 3) {
-        static constexpr char ops[] = {0, op(Op::TUPLE1), op(Op::TUPLE2), op(Op::TUPLE3)};
-        out.put(ops[n]);
-      } else {
-        out.put(op(Op::TUPLE));
-      }
+      write_tuple_opcode(n);
       if (hit != IdentityMemo::missing) {
         // A second CPython tuple object for the arguments of a re-entered reduction.
         memoize_anonymous();
